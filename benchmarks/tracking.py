@@ -1,0 +1,656 @@
+"""Tracking benchmark: shipyard against MLflow 3.x (SQLite backend), side by side.
+
+What it measures (same data and same shapes on both sides, see ``_tracking_data.py``):
+
+1. Logging 100,000 metric points in one run (10 keys x 10,000 steps):
+   shipyard's ``run.log_metric`` in a plain loop, timed from entering
+   ``start_run`` to leaving it (the exit flushes the buffer), against
+   ``mlflow.log_metric`` once per point (timed on a subset of the points and
+   extrapolated, because it costs milliseconds per point) and against
+   ``MlflowClient.log_batch`` in chunks of 1,000 (timed from ``create_run`` to
+   ``set_terminated``).
+2. Searching 10,000 runs with 20 metrics each: the same filter, order and
+   ``max_results`` on both sides (``shipyard.search_runs`` returning ``Run``
+   objects and a DataFrame, ``mlflow.search_runs`` returning a DataFrame). Creating
+   the runs is setup: it is reported but has no goal. Each query is run once to
+   warm up, then several times; the median of those calls is the sample. Both
+   sides must return the same runs in the same order (checked through an ``idx`` tag).
+
+shipyard runs in this process with a fresh store per repeat (``store=``). MLflow
+runs in a separate interpreter (the peer's virtual environment) through
+``_mlflow_worker.py``, one process and one fresh SQLite file per measurement;
+it times itself, so interpreter start and ``import mlflow`` are not counted.
+Every repeat uses new temporary directories; the table shows medians over repeats.
+
+Run it from shipyard's environment::
+
+    python -m venv .venv-mlflow && .venv-mlflow/bin/pip install mlflow
+    SHIPYARD_BENCH_MLFLOW_PYTHON=.venv-mlflow/bin/python python benchmarks/tracking.py
+    python benchmarks/tracking.py --mlflow-python .venv-mlflow/bin/python --quick
+
+Options: ``--repeat 3 --points 100000 --runs 10000 --mlflow-log-metric-points 2000
+--queries 5 --batch-size 1000 --json results.json``; ``--quick`` shrinks the sizes for a
+smoke run. Without a usable MLflow interpreter the shipyard half still runs and the
+MLflow columns read "not run".
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# Run as a file, this script's folder is first on sys.path, so the shared data module imports.
+from _tracking_data import (
+    METRIC_EXPERIMENT,
+    METRIC_KEYS,
+    SEARCH_EXPERIMENT,
+    SEARCH_FILTER,
+    SEARCH_MAX_RESULTS,
+    SEARCH_METRICS,
+    SEARCH_ORDER_BY,
+    metric_points,
+    run_specs,
+)
+
+WORKER = Path(__file__).resolve().with_name("_mlflow_worker.py")
+MLFLOW_PYTHON_ENV = "SHIPYARD_BENCH_MLFLOW_PYTHON"
+INSTALL_HINT = (
+    "to compare with MLflow: python -m venv .venv-mlflow && .venv-mlflow/bin/pip install mlflow, "
+    f"then pass --mlflow-python .venv-mlflow/bin/python (or set {MLFLOW_PYTHON_ENV})"
+)
+PEER_ENV = {"DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+
+FULL = {"points": 100_000, "log_metric_points": 2_000, "runs": 10_000, "queries": 5}
+QUICK = {"points": 5_000, "log_metric_points": 500, "runs": 500, "queries": 5}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Sizes of one benchmark invocation."""
+
+    repeat: int
+    points: int
+    log_metric_points: int
+    batch_size: int
+    runs: int
+    queries: int
+    quick: bool
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    """A duration for the table: µs, ms or s."""
+    if seconds is None:
+        return "not run"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
+def median(values: list[float]) -> float | None:
+    """Median of the samples, or None when there are none."""
+    return statistics.median(values) if values else None
+
+
+def short(n: int) -> str:
+    """10000 -> '10k', 2500 -> '2,500'."""
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else f"{n:,}"
+
+
+def say(message: str) -> None:
+    """Progress on stderr, so stdout stays the report."""
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def fresh_dir(prefix: str) -> Iterator[Path]:
+    """A new temporary directory, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)
+
+
+# --------------------------------------------------------------------------- shipyard half
+
+
+def _store(home: Path) -> Any:
+    import shipyard
+
+    return shipyard.Store.from_settings(shipyard.Settings(home=home))
+
+
+def _close(store: Any) -> None:
+    """Release the store's connections, if it has a way to."""
+    for name in ("close", "dispose"):
+        method = getattr(store, name, None)
+        if callable(method):
+            method()
+            return
+
+
+def shipyard_log_metrics(home: Path, points: int) -> dict[str, Any]:
+    """``run.log_metric`` per point in one run; timed from ``start_run`` to its exit."""
+    import shipyard
+
+    store = _store(home)
+    data = metric_points(points)
+    # Untimed warm-up: creates the schema and the experiment, as the MLflow side does.
+    with shipyard.start_run(METRIC_EXPERIMENT, store=store) as warm:
+        warm.log_metric("warmup", 0.0, step=0)
+    gc.collect()
+    start = time.perf_counter()
+    with shipyard.start_run(METRIC_EXPERIMENT, store=store) as run:
+        for key, value, step in data:
+            run.log_metric(key, value, step=step)
+    seconds = time.perf_counter() - start
+    run_id = run.run_id
+    found = [r for r in shipyard.search_runs(METRIC_EXPERIMENT, store=store) if r.run_id == run_id]
+    expected = {key: value for key, value, _ in data}
+    latest_ok = bool(found) and all(
+        abs(found[0].metrics.get(k, float("nan")) - v) < 1e-12 for k, v in expected.items()
+    )
+    _close(store)
+    return {"seconds": seconds, "points": len(data), "latest_ok": latest_ok}
+
+
+def _idx_from_runs(runs: list[Any]) -> list[int]:
+    return [int(r.tags["idx"]) for r in runs]
+
+
+def _idx_from_frame(frame: Any) -> list[int] | None:
+    for column in ("tags.idx", "tags_idx", "idx"):
+        if column in frame.columns:
+            return [int(x) for x in frame[column].tolist()]
+    return None
+
+
+def _time_calls(call: Callable[[], Any], times: int) -> tuple[list[float], Any]:
+    result = call()  # warm-up
+    samples: list[float] = []
+    for _ in range(times):
+        gc.collect()
+        start = time.perf_counter()
+        result = call()
+        samples.append(time.perf_counter() - start)
+    return samples, result
+
+
+def shipyard_search(home: Path, runs: int, queries: int) -> dict[str, Any]:
+    """Create ``runs`` runs, then time ``search_runs`` as objects and as a DataFrame."""
+    import shipyard
+
+    store = _store(home)
+    specs = run_specs(runs)
+    setup_start = time.perf_counter()
+    for i, spec in enumerate(specs, start=1):
+        with shipyard.start_run(
+            SEARCH_EXPERIMENT, params=spec.params, tags=spec.tags, store=store
+        ) as run:
+            run.log_metrics(spec.metrics, step=0)
+        if i % 1000 == 0 or i == runs:
+            rate = i / (time.perf_counter() - setup_start)
+            say(f"  shipyard setup: {i:,}/{runs:,} runs ({rate:,.0f} runs/s)")
+    setup_s = time.perf_counter() - setup_start
+
+    def as_list() -> Any:
+        return shipyard.search_runs(
+            SEARCH_EXPERIMENT,
+            filter=SEARCH_FILTER,
+            order_by=SEARCH_ORDER_BY,
+            max_results=SEARCH_MAX_RESULTS,
+            store=store,
+        )
+
+    def as_frame() -> Any:
+        return shipyard.search_runs(
+            SEARCH_EXPERIMENT,
+            filter=SEARCH_FILTER,
+            order_by=SEARCH_ORDER_BY,
+            max_results=SEARCH_MAX_RESULTS,
+            as_frame=True,
+            store=store,
+        )
+
+    list_s, found = _time_calls(as_list, queries)
+    frame_s, frame = _time_calls(as_frame, queries)
+    _close(store)
+    return {
+        "setup_s": setup_s,
+        "list_query_s": list_s,
+        "list_median_s": statistics.median(list_s),
+        "frame_query_s": frame_s,
+        "frame_median_s": statistics.median(frame_s),
+        "list_rows": len(found),
+        "frame_rows": len(frame),
+        "list_idx": _idx_from_runs(found),
+        "frame_idx": _idx_from_frame(frame),
+    }
+
+
+def shipyard_info() -> dict[str, str]:
+    """Versions on the shipyard side."""
+    info = {"python": platform.python_version()}
+    for dist in ("shipyard", "sqlalchemy", "pandas"):
+        try:
+            info[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            info[dist] = "not installed"
+    return info
+
+
+# --------------------------------------------------------------------------- MLflow half
+
+
+class Peer:
+    """Runs ``_mlflow_worker.py`` tasks with the MLflow interpreter."""
+
+    def __init__(self, python: str) -> None:
+        self.python = python
+        self.env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
+        self.env.update(PEER_ENV)
+
+    def call(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Run one task; relay the worker's progress lines; return its JSON result."""
+        with tempfile.TemporaryFile("w+") as out:
+            proc = subprocess.Popen(
+                [self.python, str(WORKER), json.dumps(config)],
+                stdout=out,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=self.env,
+            )
+            assert proc.stderr is not None
+            other: list[str] = []
+            for line in proc.stderr:
+                if line.startswith("  mlflow setup:"):
+                    say(line.rstrip())
+                else:
+                    other.append(line)
+            code = proc.wait()
+            out.seek(0)
+            text = out.read()
+        if code != 0:
+            tail = "".join(other[-15:])
+            raise RuntimeError(f"MLflow worker failed ({config['task']}, exit {code}):\n{tail}")
+        result: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
+        return result
+
+
+def find_peer(python: str | None) -> tuple[Peer | None, dict[str, str], str]:
+    """The MLflow peer if its interpreter can import mlflow, its versions, and why not."""
+    if not python:
+        return None, {}, f"no MLflow interpreter given; {INSTALL_HINT}"
+    peer = Peer(python)
+    try:
+        info = peer.call({"task": "info"})
+    except (OSError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        return None, {}, f"MLflow not usable with {python} ({first}); {INSTALL_HINT}"
+    return peer, {k: str(v) for k, v in info.items()}, ""
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def run_all(cfg: Config, peer: Peer | None) -> dict[str, Any]:
+    """All repeats of all workloads; raw samples per side and measurement."""
+    raw: dict[str, list[Any]] = {
+        "shipyard_log": [],
+        "shipyard_search": [],
+        "mlflow_log_metric": [],
+        "mlflow_log_batch": [],
+        "mlflow_search": [],
+    }
+    for rep in range(1, cfg.repeat + 1):
+        say(f"repeat {rep}/{cfg.repeat}")
+        with fresh_dir("shipyard-bench-") as home:
+            res = shipyard_log_metrics(home, cfg.points)
+        raw["shipyard_log"].append(res)
+        say(f"  shipyard log_metric x{cfg.points:,}: {fmt_seconds(res['seconds'])}")
+        if peer is not None:
+            with fresh_dir("mlflow-bench-") as home:
+                res = peer.call(
+                    {"task": "log_metric", "home": str(home), "points": cfg.log_metric_points}
+                )
+            raw["mlflow_log_metric"].append(res)
+            say(f"  mlflow log_metric: {res['per_point_s'] * 1e3:.2f} ms/point")
+            with fresh_dir("mlflow-bench-") as home:
+                res = peer.call(
+                    {
+                        "task": "log_batch",
+                        "home": str(home),
+                        "points": cfg.points,
+                        "batch_size": cfg.batch_size,
+                    }
+                )
+            raw["mlflow_log_batch"].append(res)
+            say(f"  mlflow log_batch x{cfg.points:,}: {fmt_seconds(res['seconds'])}")
+        with fresh_dir("shipyard-bench-") as home:
+            res = shipyard_search(home, cfg.runs, cfg.queries)
+        raw["shipyard_search"].append(res)
+        say(
+            f"  shipyard search: {fmt_seconds(res['list_median_s'])} (list), "
+            f"{fmt_seconds(res['frame_median_s'])} (frame), {res['list_rows']} rows"
+        )
+        if peer is not None:
+            with fresh_dir("mlflow-bench-") as home:
+                res = peer.call(
+                    {"task": "search", "home": str(home), "runs": cfg.runs, "queries": cfg.queries}
+                )
+            raw["mlflow_search"].append(res)
+            say(f"  mlflow search: {fmt_seconds(res['median_s'])}, {res['rows']} rows")
+    return raw
+
+
+def _ratio(peer_s: float | None, ours_s: float | None) -> float | None:
+    if peer_s is None or ours_s is None or ours_s <= 0:
+        return None
+    return peer_s / ours_s
+
+
+def build_rows(cfg: Config, raw: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """One row per comparison: medians over repeats, ratio and goal."""
+    ship_log = median([r["seconds"] for r in raw["shipyard_log"]])
+    per_point = median([r["per_point_s"] for r in raw["mlflow_log_metric"]])
+    ml_log_metric = per_point * cfg.points if per_point is not None else None
+    ml_log_batch = median([r["seconds"] for r in raw["mlflow_log_batch"]])
+    ship_list = median([r["list_median_s"] for r in raw["shipyard_search"]])
+    ship_frame = median([r["frame_median_s"] for r in raw["shipyard_search"]])
+    ml_search = median([r["median_s"] for r in raw["mlflow_search"]])
+    ship_setup = median([r["setup_s"] for r in raw["shipyard_search"]])
+    ml_setup = median([r["setup_s"] for r in raw["mlflow_search"]])
+
+    points = f"log {short(cfg.points)} points, 1 run"
+    runs = f"search {short(cfg.runs)} runs"
+    rows = [
+        {
+            "workload": f"{points}: vs log_metric (a)",
+            "shipyard_s": ship_log,
+            "mlflow_s": ml_log_metric,
+            "min_ratio": 20.0,
+            "max_shipyard_s": None,
+        },
+        {
+            "workload": f"{points}: vs log_batch (b)",
+            "shipyard_s": ship_log,
+            "mlflow_s": ml_log_batch,
+            "min_ratio": 5.0,
+            "max_shipyard_s": None,
+        },
+        {
+            "workload": f"{runs} -> list[Run] (c)",
+            "shipyard_s": ship_list,
+            "mlflow_s": ml_search,
+            "min_ratio": 10.0,
+            "max_shipyard_s": 0.100,
+        },
+        {
+            "workload": f"{runs} -> DataFrame (c)",
+            "shipyard_s": ship_frame,
+            "mlflow_s": ml_search,
+            "min_ratio": 10.0,
+            "max_shipyard_s": 0.100,
+        },
+        {
+            "workload": f"create {short(cfg.runs)} runs (d)",
+            "shipyard_s": ship_setup,
+            "mlflow_s": ml_setup,
+            "min_ratio": None,
+            "max_shipyard_s": None,
+        },
+    ]
+    for row in rows:
+        row["ratio"] = _ratio(row["mlflow_s"], row["shipyard_s"])
+        row["goal"], row["met"] = _goal(row)
+    return rows
+
+
+def notes(cfg: Config) -> list[str]:
+    """Footnotes that say what each row measures."""
+    return [
+        f"(a) shipyard: run.log_metric per point, {cfg.points // METRIC_KEYS:,} steps x "
+        f"{METRIC_KEYS} keys, start_run to exit (flush included); MLflow: mlflow.log_metric "
+        f"per point, extrapolated from {cfg.log_metric_points:,} points",
+        f"(b) MLflow: MlflowClient.log_batch, {cfg.batch_size:,} metrics per call, "
+        "create_run to set_terminated",
+        f"(c) shipyard.search_runs vs mlflow.search_runs (DataFrame), {SEARCH_METRICS} metrics "
+        f"per run, filter {SEARCH_FILTER!r}, order_by {SEARCH_ORDER_BY}, max_results "
+        f"{SEARCH_MAX_RESULTS}; median of {cfg.queries} calls after one warm-up",
+        f"(d) setup of (c), no goal: shipyard start_run + log_metrics per run; MLflow "
+        "create_run + log_batch (metrics, params) + set_terminated per run",
+    ]
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The results table as Markdown, for docs/benchmarks.md."""
+    lines = [
+        "| workload | shipyard | MLflow | ratio | goal | met |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for row in rows:
+        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.1f}x"
+        lines.append(
+            f"| {row['workload']} | {fmt_seconds(row['shipyard_s'])} | "
+            f"{fmt_seconds(row['mlflow_s'])} | {ratio} | {row['goal']} | {row['met']} |"
+        )
+    return "\n".join(lines)
+
+
+def _goal(row: dict[str, Any]) -> tuple[str, str]:
+    parts: list[str] = []
+    verdicts: list[bool | None] = []
+    if row["max_shipyard_s"] is not None:
+        parts.append(f"<={row['max_shipyard_s'] * 1e3:.0f} ms")
+        ours = row["shipyard_s"]
+        verdicts.append(None if ours is None else ours <= row["max_shipyard_s"])
+    if row["min_ratio"] is not None:
+        parts.append(f">={row['min_ratio']:.0f}x")
+        ratio = row["ratio"]
+        verdicts.append(None if ratio is None else ratio >= row["min_ratio"])
+    if not parts:
+        return "-", "-"
+    if any(v is False for v in verdicts):
+        met = "no"
+    elif any(v is None for v in verdicts):
+        met = "n/a"
+    else:
+        met = "yes"
+    return ", ".join(parts), met
+
+
+def sanity(raw: dict[str, list[Any]]) -> list[str]:
+    """Checks that both sides stored the metrics and answered the same query alike."""
+    lines: list[str] = []
+    ok_latest = all(r["latest_ok"] for r in raw["shipyard_log"])
+    lines.append(f"shipyard latest metric values after the run match the data: {_yn(ok_latest)}")
+    if raw["mlflow_log_batch"]:
+        hist = raw["mlflow_log_batch"][-1]["history_len"]
+        lines.append(f"MLflow log_batch history length of one key: {hist:,}")
+    last = raw["shipyard_search"][-1]
+    rows = f"rows returned: shipyard {last['list_rows']} (list) / {last['frame_rows']} (frame)"
+    if raw["mlflow_search"]:
+        ml = raw["mlflow_search"][-1]
+        rows += f", MLflow {ml['rows']}"
+        same_list = last["list_idx"] == ml["idx"]
+        same_frame = last["frame_idx"] == ml["idx"] if last["frame_idx"] is not None else None
+        lines.append(rows)
+        lines.append(
+            f"same runs in the same order as MLflow: list {_yn(same_list)}, frame {_yn(same_frame)}"
+        )
+    else:
+        lines.append(rows)
+    return lines
+
+
+def _yn(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "NO")
+
+
+def render(
+    cfg: Config,
+    rows: list[dict[str, Any]],
+    machine: dict[str, Any],
+    checks: list[str],
+    peer_note: str,
+) -> None:
+    """Print machine info, the results table and the sanity checks with rich."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    ship, ml = machine["shipyard_side"], machine["mlflow_side"]
+    console.print(
+        f"[bold]Tracking benchmark[/bold] {machine['date']}  "
+        f"{machine['cpu_count']} cores, {machine['platform']}"
+    )
+    console.print(
+        f"shipyard {ship.get('shipyard')} (python {ship.get('python')}, "
+        f"sqlalchemy {ship.get('sqlalchemy')}, pandas {ship.get('pandas')})"
+    )
+    if ml:
+        console.print(
+            f"mlflow {ml.get('mlflow')} (python {ml.get('python')}, "
+            f"sqlalchemy {ml.get('sqlalchemy')}, pandas {ml.get('pandas')}), SQLite backend"
+        )
+    else:
+        console.print(f"mlflow: not run ({peer_note})")
+    console.print(
+        f"medians over {cfg.repeat} repeat(s), fresh stores each"
+        + ("  [quick sizes]" if cfg.quick else "")
+    )
+    table = Table(show_lines=False)
+    table.add_column("workload", no_wrap=True)
+    table.add_column("shipyard", justify="right")
+    table.add_column("MLflow", justify="right")
+    table.add_column("ratio", justify="right")
+    table.add_column("goal", justify="right")
+    table.add_column("met", justify="center")
+    for row in rows:
+        ratio = row["ratio"]
+        table.add_row(
+            row["workload"],
+            fmt_seconds(row["shipyard_s"]),
+            fmt_seconds(row["mlflow_s"]),
+            "-" if ratio is None else f"{ratio:.1f}x",
+            row["goal"],
+            row["met"],
+        )
+    console.print(table)
+    console.print("ratio = MLflow time / shipyard time (higher: shipyard faster)")
+    for line in notes(cfg):
+        console.print(line)
+    for line in checks:
+        console.print(line)
+    if not ml:
+        console.print(f"[yellow]MLflow columns not run:[/yellow] {INSTALL_HINT}")
+
+
+def parse_args(argv: list[str] | None) -> tuple[Config, str | None, Path | None, bool]:
+    """Command-line options into a Config, the MLflow interpreter and the JSON path."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument(
+        "--mlflow-python",
+        default=os.environ.get(MLFLOW_PYTHON_ENV),
+        help=f"python of a venv with mlflow installed (default: ${MLFLOW_PYTHON_ENV})",
+    )
+    p.add_argument("--repeat", type=int, default=3, help="repeats per measurement (median)")
+    p.add_argument("--points", type=int, help="metric points in the logging run (100000)")
+    p.add_argument(
+        "--mlflow-log-metric-points",
+        type=int,
+        help="points timed with mlflow.log_metric, then extrapolated (2000)",
+    )
+    p.add_argument("--batch-size", type=int, default=1000, help="metrics per log_batch call")
+    p.add_argument("--runs", type=int, help="runs in the search workload (10000)")
+    p.add_argument("--queries", type=int, help="timed calls per search, after a warm-up (5)")
+    p.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    p.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    p.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    args = p.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    points = args.points or sizes["points"]
+    cfg = Config(
+        repeat=max(1, args.repeat),
+        points=points,
+        log_metric_points=min(points, args.mlflow_log_metric_points or sizes["log_metric_points"]),
+        batch_size=args.batch_size,
+        runs=args.runs or sizes["runs"],
+        queries=args.queries or sizes["queries"],
+        quick=args.quick,
+    )
+    if cfg.points % METRIC_KEYS:
+        p.error(f"--points must be a multiple of {METRIC_KEYS}")
+    return cfg, args.mlflow_python, args.json, args.markdown
+
+
+def _slim(sample: dict[str, Any]) -> dict[str, Any]:
+    """A raw sample without the long per-row lists, for the JSON file."""
+    return {k: v for k, v in sample.items() if k not in ("idx", "list_idx", "frame_idx")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table; return the exit status."""
+    cfg, mlflow_python, json_path, as_markdown = parse_args(argv)
+    with fresh_dir("shipyard-bench-home-") as default_home:
+        # Nothing should land in the working directory, even if a default store is touched.
+        os.environ["SHIPYARD_HOME"] = str(default_home)
+        try:
+            import shipyard  # noqa: F401
+        except ImportError as exc:
+            say(f"shipyard is not importable ({exc}); run this from shipyard's environment")
+            return 2
+        peer, peer_info, peer_note = find_peer(mlflow_python)
+        if peer is None:
+            say(peer_note)
+        raw = run_all(cfg, peer)
+    machine = {
+        "date": datetime.now(UTC).date().isoformat(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "shipyard_side": shipyard_info(),
+        "mlflow_side": peer_info,
+    }
+    rows = build_rows(cfg, raw)
+    checks = sanity(raw)
+    render(cfg, rows, machine, checks, peer_note)
+    if as_markdown:
+        print()
+        print(markdown_table(rows))
+    if json_path is not None:
+        payload = {
+            "config": asdict(cfg),
+            "machine": machine,
+            "query": {
+                "filter": SEARCH_FILTER,
+                "order_by": SEARCH_ORDER_BY,
+                "max_results": SEARCH_MAX_RESULTS,
+            },
+            "rows": rows,
+            "checks": checks,
+            "notes": notes(cfg),
+            "raw": {name: [_slim(s) for s in samples] for name, samples in raw.items()},
+        }
+        json_path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

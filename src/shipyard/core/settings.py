@@ -1,0 +1,117 @@
+"""One typed settings object, read once from ``shipyard.toml`` and ``SHIPYARD_*`` variables.
+
+Precedence, lowest first: defaults, ``shipyard.toml`` in the project directory,
+environment variables, keyword overrides. Relative paths are resolved against
+the project directory, so a store found once is found again from any subdirectory
+script that passes the same project directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shipyard.core.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "SETTINGS_FILE", "Settings"]
+
+ENV_PREFIX = "SHIPYARD_"
+SETTINGS_FILE = "shipyard.toml"
+
+
+class Settings(BaseModel):
+    """Where the store lives and how the tracking client behaves.
+
+    Example:
+        >>> s = Settings(home="/tmp/demo")
+        >>> s.resolved_metadata_url()
+        'sqlite:////tmp/demo/shipyard.db'
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    project_dir: Path = Field(default_factory=Path.cwd)
+    home: Path = Path(".shipyard")
+    metadata_url: str | None = None
+    artifact_url: str | None = None
+    auto_create: bool = Field(
+        default=True,
+        description="Create the schema in an empty database on first use (never upgrades).",
+    )
+    metric_flush_points: int = Field(default=10_000, ge=1)
+    metric_flush_seconds: float = Field(default=2.0, ge=0)
+    max_param_length: int = Field(default=6_000, ge=1)
+    max_tag_length: int = Field(default=8_000, ge=1)
+    sqlite_busy_timeout_s: float = Field(default=60.0, gt=0)
+
+    @classmethod
+    def load(
+        cls,
+        project_dir: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Read ``shipyard.toml`` and ``SHIPYARD_*`` variables into one object.
+
+        Args:
+            project_dir: where ``shipyard.toml`` is looked for (default: the
+                current directory).
+            env: the environment to read (default: ``os.environ``).
+            **overrides: field values that win over every other source.
+
+        Raises:
+            ConfigError: the file does not parse or a value has the wrong type.
+        """
+        root = Path(project_dir) if project_dir is not None else Path.cwd()
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        toml_path = root / SETTINGS_FILE
+        if toml_path.is_file():
+            try:
+                data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{toml_path} is not valid TOML: {exc}") from exc
+            # Other top-level tables belong to other parts of shipyard (monitoring, policies).
+            values.update({k: v for k, v in data.items() if k in cls.model_fields})
+        for name in cls.model_fields:
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is not None and raw != "":
+                values[name] = raw
+        values.update(overrides)
+        values["project_dir"] = root
+        return cls.from_values(values, source=f"{toml_path} or {ENV_PREFIX}* variables")
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any], source: str = "settings") -> Settings:
+        """Validate a mapping into settings, turning pydantic's error into a ConfigError."""
+        try:
+            return cls.model_validate(dict(values))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+                for err in exc.errors()
+            )
+            raise ConfigError(f"invalid shipyard settings from {source}: {problems}") from exc
+
+    @property
+    def home_dir(self) -> Path:
+        """The home directory as an absolute path."""
+        home = self.home.expanduser()
+        return home if home.is_absolute() else (self.project_dir / home).resolve()
+
+    def resolved_metadata_url(self) -> str:
+        """The metadata database URL (default: SQLite file under the home)."""
+        if self.metadata_url:
+            return self.metadata_url
+        return f"sqlite:///{(self.home_dir / 'shipyard.db').as_posix()}"
+
+    def resolved_artifact_url(self) -> str:
+        """The artifact store URL (default: a folder under the home)."""
+        if self.artifact_url:
+            return self.artifact_url
+        return (self.home_dir / "artifacts").as_posix()

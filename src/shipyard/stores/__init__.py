@@ -1,0 +1,19 @@
+"""Storage: the metadata database (SQLAlchemy) and the artifact store (fsspec)."""
+
+from shipyard.stores._artifacts import ArtifactStore, validate_artifact_path
+from shipyard.stores._engine import Database, normalize_url
+from shipyard.stores._metadata import MetadataStore, MetricPoint, SqlMetadataStore
+from shipyard.stores._schema import HEAD_REVISION
+from shipyard.stores._store import Store
+
+__all__ = [
+    "HEAD_REVISION",
+    "ArtifactStore",
+    "Database",
+    "MetadataStore",
+    "MetricPoint",
+    "SqlMetadataStore",
+    "Store",
+    "normalize_url",
+    "validate_artifact_path",
+]

@@ -1,0 +1,197 @@
+"""Database engines for the metadata store: SQLite (embedded) and PostgreSQL.
+
+SQLite is made safe for several writing processes: WAL journal, a busy timeout,
+and ``BEGIN IMMEDIATE`` for write transactions, so two writers queue on the
+lock instead of one failing with "database is locked" when it upgrades a read
+lock mid-transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from shipyard.core.errors import ConfigError, SchemaOutdatedError, StoreError
+from shipyard.stores._schema import HEAD_REVISION
+
+__all__ = ["Database", "normalize_url"]
+
+_WRITE = "shipyard_write"
+_MIGRATION_LOCK = 0x5348_4950  # any constant, shared by every shipyard process
+
+
+def normalize_url(url: str) -> URL:
+    """Parse a database URL, choosing psycopg 3 for plain ``postgresql://`` URLs.
+
+    Raises:
+        ConfigError: the URL does not parse or names an unsupported database.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"metadata URL {url!r} does not parse; expected e.g. sqlite:///path/shipyard.db "
+            "or postgresql://user@host/db"
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"metadata URL {parsed.render_as_string(hide_password=True)!r} names {backend!r}; "
+            "shipyard supports sqlite and postgresql"
+        )
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+class Database:
+    """A lazily created SQLAlchemy engine plus schema checks. No I/O until first use."""
+
+    def __init__(self, url: str, *, busy_timeout_s: float = 60.0, auto_create: bool = True) -> None:
+        self.url = normalize_url(url)
+        self.busy_timeout_s = busy_timeout_s
+        self.auto_create = auto_create
+        self._engine: Engine | None = None
+        self._checked = False
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded backend."""
+        return self.url.get_backend_name() == "sqlite"
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden, for messages."""
+        return self.url.render_as_string(hide_password=True)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, created on first access (this is the first I/O)."""
+        if self._engine is None:
+            self._engine = self._create_engine()
+        return self._engine
+
+    def _create_engine(self) -> Engine:
+        if not self.is_sqlite:
+            return create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        database = self.url.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # A file database needs no pool; NullPool also makes forked workers safe.
+        engine = create_engine(
+            self.url,
+            poolclass=NullPool,
+            connect_args={"timeout": self.busy_timeout_s, "check_same_thread": False},
+        )
+        busy_ms = int(self.busy_timeout_s * 1000)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+            cursor = dbapi_conn.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            # LIKE is case-sensitive on PostgreSQL; make SQLite agree (ILIKE stays insensitive).
+            cursor.execute("PRAGMA case_sensitive_like = ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            write = conn.get_execution_options().get(_WRITE, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection in a read transaction."""
+        self.ensure_schema()
+        with self._wrap_errors(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A connection in a write transaction that commits on success."""
+        self.ensure_schema()
+        with (
+            self._wrap_errors(),
+            self.engine.connect().execution_options(**{_WRITE: True}) as conn,
+            conn.begin(),
+        ):
+            yield conn
+
+    @contextmanager
+    def _wrap_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            raise StoreError(
+                f"metadata store {self.display_url} failed: {exc.orig or exc}"
+            ) from exc
+
+    # -- schema -----------------------------------------------------------------
+
+    def current_revision(self) -> str | None:
+        """The schema revision recorded in the database, or None for an empty one."""
+        with self._wrap_errors(), self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+            return None if row is None else str(row[0])
+
+    def ensure_schema(self) -> None:
+        """Check once that the schema matches the code, creating it in an empty database.
+
+        Raises:
+            SchemaOutdatedError: the database holds an older (or newer) schema.
+        """
+        if self._checked:
+            return
+        current = self.current_revision()
+        if current is None and self.auto_create:
+            self.upgrade()
+        elif current != HEAD_REVISION:
+            found = "no shipyard schema" if current is None else f"schema revision {current}"
+            raise SchemaOutdatedError(
+                f"metadata store {self.display_url} has {found}, this shipyard needs "
+                f"{HEAD_REVISION}: run `shipyard db upgrade` (back up the database first)"
+            )
+        self._checked = True
+
+    def upgrade(self, revision: str = "head") -> str | None:
+        """Apply migrations up to ``revision`` and return the resulting revision."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option(
+            "script_location", str(resources.files("shipyard.stores") / "migrations")
+        )
+        with (
+            self._wrap_errors(),
+            self.engine.connect().execution_options(**{_WRITE: True}) as conn,
+            conn.begin(),
+        ):
+            # Two processes opening an empty store at once: the second waits for the
+            # first's lock, then Alembic reads the new version and has nothing to do.
+            if not self.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+        self._checked = False
+        return self.current_revision()
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        if self._engine is not None:
+            self._engine.dispose()
