@@ -127,7 +127,8 @@ _TOKEN = re.compile(
   | (?P<punct>[(),])
   | (?P<string>'(?:[^']|'')*'|"(?:[^"]|"")*")
   | (?P<backtick>`[^`]*`)
-  | (?P<number>[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)(?![\w.]))
+  | (?P<number>[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)(?![\w.])
+               | [-+](?i:inf(?:inity)?|nan)(?![\w.]))
   | (?P<name>[A-Za-z_][\w.\-/:]*)
     """,
     re.VERBOSE,
@@ -291,6 +292,8 @@ class _Parser:
                 f"expected a comparison (=, !=, <, <=, >, >=, like, ilike, in) after "
                 f"{tok.text!r}, got {self._shown()}",
             )
+        # Check the operator before the value, so `metrics.a like 'x'` names the operator.
+        self._check_op(field, op, op_tok)
         value: Value | tuple[Value, ...]
         if op in ("in", "not in"):
             self.expect_punct("(")
@@ -302,7 +305,6 @@ class _Parser:
             value = tuple(values)
         else:
             value = self.value(field)
-        self._check_op(field, op, op_tok)
         return Comparison(field, op, value)
 
     def _check_op(self, field: FieldRef, op: str, tok: _Token) -> None:

@@ -67,7 +67,8 @@ class Settings(BaseModel):
         Raises:
             ConfigError: the file does not parse or a value has the wrong type.
         """
-        root = Path(project_dir) if project_dir is not None else Path.cwd()
+        # Absolute now, so the home does not move if the process changes directory later.
+        root = Path(project_dir).resolve() if project_dir is not None else Path.cwd()
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         toml_path = root / SETTINGS_FILE
