@@ -40,17 +40,19 @@ def version(json_output: bool = typer.Option(False, "--json", help="Print JSON."
 
 @app.command()
 def init(
-    home: Path = typer.Option(Path(".shipyard"), help="Where the embedded store lives."),
+    home: Path | None = typer.Option(
+        None, help="Where the embedded store lives (default: settings, else ./.shipyard)."
+    ),
 ) -> None:
     """Set up this directory: write shipyard.toml (if missing) and create the store."""
-    toml_path = Path.cwd() / SETTINGS_FILE
+    settings = Settings.load() if home is None else Settings.load(home=home)
+    toml_path = settings.project_dir / SETTINGS_FILE
     if not toml_path.exists():
-        toml_path.write_text(_TOML_TEMPLATE.format(home=home.as_posix()), encoding="utf-8")
+        toml_path.write_text(_TOML_TEMPLATE.format(home=settings.home.as_posix()), encoding="utf-8")
         console.print(f"wrote [bold]{toml_path.name}[/]")
-    store = Store.from_settings(Settings.load(home=home) if home else Settings.load())
+    store = Store.from_settings(settings)
     revision = store.upgrade()
-    db = store.metadata.db
-    console.print(f"metadata  {db.display_url}  (schema {revision})")
+    console.print(f"metadata  {store.metadata.db.display_url}  (schema {revision})")
     console.print(f"artifacts {store.artifacts.url}")
     console.print(
         "next: [bold]python -c \"import shipyard; shipyard.start_run('first').end()\"[/] "

@@ -232,8 +232,9 @@ class _Parser:
             raise _fail(self.source, self.tok.pos, f"expected {char!r}, got {self._shown()}")
         self.i += 1
 
-    def _shown(self) -> str:
-        return "the end of the filter" if self.tok.kind == "end" else repr(self.tok.text)
+    def _shown(self, tok: _Token | None = None) -> str:
+        tok = self.tok if tok is None else tok
+        return "the end of the filter" if tok.kind == "end" else repr(tok.text)
 
     def parse(self) -> FilterNode:
         node = self.or_expr()
@@ -272,7 +273,9 @@ class _Parser:
         tok = self.take()
         if tok.kind != "name":
             raise _fail(
-                self.source, tok.pos, f"expected a field such as metrics.auc, got {tok.text!r}"
+                self.source,
+                tok.pos,
+                f"expected a field such as metrics.auc, got {self._shown(tok)}",
             )
         field = _field(self.source, tok)
         op_tok = self.tok
@@ -324,7 +327,7 @@ class _Parser:
         if tok.kind not in ("string", "number") and not (
             tok.kind == "name" and tok.text.lower() in ("inf", "infinity", "nan")
         ):
-            raise _fail(self.source, tok.pos, f"expected a value, got {tok.text or 'the end'!r}")
+            raise _fail(self.source, tok.pos, f"expected a value, got {self._shown(tok)}")
         if field.kind == "metric":
             return self._number(tok, field)
         if field.kind == "attribute" and ATTRIBUTES[field.key] == "time":

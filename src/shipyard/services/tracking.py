@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 _MAX_KEY_LENGTH = 250
+_MAX_NAME_LENGTH = 256  # the width of runs.name; PostgreSQL refuses longer, SQLite would not
 _MAX_MESSAGE_LENGTH = 2000
 
 
@@ -396,6 +397,10 @@ def start_run(
     """
     store = store if store is not None else get_default_store()
     exp_name = _key("experiment", experiment)
+    if name is not None and len(name) > _MAX_NAME_LENGTH:
+        raise InvalidInputError(
+            f"run name {name[:40]!r}... is {len(name)} characters; the limit is {_MAX_NAME_LENGTH}"
+        )
     settings = store.settings
     clean_params = {
         _key("param", k): _text("param", k, v, settings.max_param_length, "max_param_length")

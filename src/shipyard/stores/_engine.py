@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from shipyard.core.errors import ConfigError, SchemaOutdatedError, StoreError
 from shipyard.stores._schema import HEAD_REVISION
@@ -41,14 +41,15 @@ def normalize_url(url: str) -> URL:
             f"metadata URL {url!r} does not parse; expected e.g. sqlite:///path/shipyard.db "
             "or postgresql://user@host/db"
         ) from exc
+    # ``postgres://`` (what Heroku and many hosts hand out) is not a name SQLAlchemy knows.
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ConfigError(
             f"metadata URL {parsed.render_as_string(hide_password=True)!r} names {backend!r}; "
             "shipyard supports sqlite and postgresql"
         )
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
 
 
@@ -83,12 +84,14 @@ class Database:
         if not self.is_sqlite:
             return create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=5)
         database = self.url.database
-        if database and database != ":memory:":
+        in_memory = database in (None, "", ":memory:")
+        if database and not in_memory:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        # A file database needs no pool; NullPool also makes forked workers safe.
+        # A file database needs no pool; NullPool also makes forked workers safe. An
+        # in-memory database lives only as long as its connection, so it keeps one.
         engine = create_engine(
             self.url,
-            poolclass=NullPool,
+            poolclass=StaticPool if in_memory else NullPool,
             connect_args={"timeout": self.busy_timeout_s, "check_same_thread": False},
         )
         busy_ms = int(self.busy_timeout_s * 1000)
@@ -172,6 +175,7 @@ class Database:
         """Apply migrations up to ``revision`` and return the resulting revision."""
         from alembic import command
         from alembic.config import Config
+        from alembic.util import CommandError
 
         config = Config()
         config.set_main_option(
@@ -187,7 +191,14 @@ class Database:
             if not self.is_sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             config.attributes["connection"] = conn
-            command.upgrade(config, revision)
+            try:
+                command.upgrade(config, revision)
+            except CommandError as exc:
+                # Typically a revision this version has never heard of: a newer shipyard's.
+                raise StoreError(
+                    f"cannot upgrade metadata store {self.display_url} to {revision}: {exc}; "
+                    "a database written by a newer shipyard needs that version"
+                ) from exc
         self._checked = False
         return self.current_revision()
 

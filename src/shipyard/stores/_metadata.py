@@ -183,10 +183,22 @@ class SqlMetadataStore:
         host: str = "",
         pid: int | None = None,
     ) -> Run:
-        """Insert a RUNNING run with its first tags and params, in one transaction."""
+        """Insert a RUNNING run with its first tags and params, in one transaction.
+
+        Raises:
+            NotFoundError: no experiment has that id.
+        """
         run_id = new_id()
         start = now_ms()
         with self.db.write() as conn:
+            found = select(experiments.c.experiment_id).where(
+                experiments.c.experiment_id == experiment_id
+            )
+            if conn.execute(found).first() is None:
+                raise NotFoundError(
+                    f"experiment id {experiment_id!r} not found; "
+                    "`shipyard experiments list` shows them"
+                )
             conn.execute(
                 insert(runs).values(
                     run_id=run_id,
