@@ -87,7 +87,7 @@ def load_flights() -> pd.DataFrame:
         direction="backward",
         tolerance=pd.Timedelta(hours=2),
     )
-    joined["day_of_week"] = joined["time"].dt.dayofweek
+    joined["day_of_week"] = joined["time"].dt.day_of_week
     joined["dep_hour"] = joined["sched_dep_time"] // 100
     joined["arr_hour"] = joined["sched_arr_time"] // 100
     joined[TARGET] = (joined["arr_delay"] > 15).astype("int64")

@@ -386,7 +386,8 @@ def parse_order_by(terms: Iterable[str] | str | None) -> list[OrderKey]:
         rest = [t for t in tokens[1:] if t.kind != "end"]
         direction = rest[0].text.lower() if rest else "asc"
         if len(rest) > 1 or direction not in ("asc", "desc"):
-            pos = rest[0].pos if rest else len(term)
+            # Point at the bad direction, or at what follows a good one.
+            pos = rest[0].pos if direction not in ("asc", "desc") else rest[1].pos
             raise _fail(term, pos, "an order_by term is a field optionally followed by ASC or DESC")
         keys.append(OrderKey(field, descending=direction == "desc"))
     return keys
