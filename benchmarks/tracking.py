@@ -161,14 +161,19 @@ def shipyard_log_metrics(home: Path, points: int) -> dict[str, Any]:
         for key, value, step in data:
             run.log_metric(key, value, step=step)
     seconds = time.perf_counter() - start
-    run_id = run.run_id
-    found = [r for r in shipyard.search_runs(METRIC_EXPERIMENT, store=store) if r.run_id == run_id]
+    stored = shipyard.get_run(run.run_id, store=store)
     expected = {key: value for key, value, _ in data}
-    latest_ok = bool(found) and all(
-        abs(found[0].metrics.get(k, float("nan")) - v) < 1e-12 for k, v in expected.items()
+    latest_ok = all(
+        abs(stored.metrics.get(k, float("nan")) - v) < 1e-12 for k, v in expected.items()
     )
+    history_len = len(shipyard.get_metric_history(run.run_id, data[0][0], store=store))
     _close(store)
-    return {"seconds": seconds, "points": len(data), "latest_ok": latest_ok}
+    return {
+        "seconds": seconds,
+        "points": len(data),
+        "latest_ok": latest_ok,
+        "history_len": history_len,
+    }
 
 
 def _idx_from_runs(runs: list[Any]) -> list[int]:
@@ -434,7 +439,7 @@ def notes(cfg: Config) -> list[str]:
         f"(c) shipyard.search_runs vs mlflow.search_runs (DataFrame), {SEARCH_METRICS} metrics "
         f"per run, filter {SEARCH_FILTER!r}, order_by {SEARCH_ORDER_BY}, max_results "
         f"{SEARCH_MAX_RESULTS}; median of {cfg.queries} calls after one warm-up",
-        f"(d) setup of (c), no goal: shipyard start_run + log_metrics per run; MLflow "
+        "(d) setup of (c), no goal: shipyard start_run + log_metrics per run; MLflow "
         "create_run + log_batch (metrics, params) + set_terminated per run",
     ]
 
@@ -481,9 +486,10 @@ def sanity(raw: dict[str, list[Any]]) -> list[str]:
     lines: list[str] = []
     ok_latest = all(r["latest_ok"] for r in raw["shipyard_log"])
     lines.append(f"shipyard latest metric values after the run match the data: {_yn(ok_latest)}")
+    history = f"history length of one key: shipyard {raw['shipyard_log'][-1]['history_len']:,}"
     if raw["mlflow_log_batch"]:
-        hist = raw["mlflow_log_batch"][-1]["history_len"]
-        lines.append(f"MLflow log_batch history length of one key: {hist:,}")
+        history += f", MLflow log_batch {raw['mlflow_log_batch'][-1]['history_len']:,}"
+    lines.append(history)
     last = raw["shipyard_search"][-1]
     rows = f"rows returned: shipyard {last['list_rows']} (list) / {last['frame_rows']} (frame)"
     if raw["mlflow_search"]:
@@ -516,6 +522,8 @@ def render(
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:  # piped or redirected: rich would assume 80 columns
+        console = Console(width=120)
     ship, ml = machine["shipyard_side"], machine["mlflow_side"]
     console.print(
         f"[bold]Tracking benchmark[/bold] {machine['date']}  "
@@ -538,10 +546,10 @@ def render(
     )
     table = Table(show_lines=False)
     table.add_column("workload", no_wrap=True)
-    table.add_column("shipyard", justify="right")
-    table.add_column("MLflow", justify="right")
-    table.add_column("ratio", justify="right")
-    table.add_column("goal", justify="right")
+    table.add_column("shipyard", justify="right", no_wrap=True)
+    table.add_column("MLflow", justify="right", no_wrap=True)
+    table.add_column("ratio", justify="right", no_wrap=True)
+    table.add_column("goal", justify="right", no_wrap=True)
     table.add_column("met", justify="center")
     for row in rows:
         ratio = row["ratio"]
