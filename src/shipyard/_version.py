@@ -1,8 +1,3 @@
-"""The installed version, from the package metadata."""
+"""The package version; the build reads it from here (``[tool.hatch.version]``)."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("shipyard")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+__version__ = "0.1.0"

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Row, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from shipyard.core.entities import ArtifactInfo, Experiment, Metric, Run, RunInput, RunStatus
@@ -345,7 +344,14 @@ class SqlMetadataStore:
             self._upsert_tags(conn, run_id, values)
 
     def _dialect_insert(self, table: Any) -> Any:
-        return (sqlite.insert if self.db.is_sqlite else postgresql.insert)(table)
+        """INSERT with ON CONFLICT support; the dialect module is imported only when used."""
+        if self.db.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
 
     def _upsert_tags(self, conn: Connection, run_id: str, values: Mapping[str, str]) -> None:
         if not values:
