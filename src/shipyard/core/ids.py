@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 __all__ = ["from_ms", "new_id", "now_ms", "to_ms"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 def new_id() -> str:
@@ -28,4 +31,5 @@ def to_ms(value: datetime) -> int:
     """Epoch milliseconds from a datetime (naive ones are taken as UTC)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return int(value.timestamp() * 1000)
+    # Integer arithmetic: int(value.timestamp() * 1000) loses a millisecond to float rounding.
+    return (value - _EPOCH) // _MS

@@ -77,8 +77,7 @@ class Settings(BaseModel):
                 data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{toml_path} is not valid TOML: {exc}") from exc
-            # Other top-level tables belong to other parts of shipyard (monitoring, policies).
-            values.update({k: v for k, v in data.items() if k in cls.model_fields})
+            values.update(cls._own_keys(data, toml_path))
         for name in cls.model_fields:
             raw = env.get(ENV_PREFIX + name.upper())
             if raw is not None and raw != "":
@@ -86,6 +85,22 @@ class Settings(BaseModel):
         values.update(overrides)
         values["project_dir"] = root
         return cls.from_values(values, source=f"{toml_path} or {ENV_PREFIX}* variables")
+
+    @classmethod
+    def _own_keys(cls, data: Mapping[str, Any], path: Path) -> dict[str, Any]:
+        """Top-level values of shipyard.toml; tables belong to other parts of shipyard.
+
+        A top-level value that is not a setting is most likely a typo, so it is refused.
+        """
+        unknown = sorted(
+            k for k, v in data.items() if k not in cls.model_fields and not isinstance(v, dict)
+        )
+        if unknown:
+            known = ", ".join(n for n in cls.model_fields if n != "project_dir")
+            raise ConfigError(
+                f"{path}: unknown setting(s) {', '.join(unknown)}; known settings: {known}"
+            )
+        return {k: v for k, v in data.items() if k in cls.model_fields}
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], source: str = "settings") -> Settings:

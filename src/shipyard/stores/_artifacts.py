@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from shipyard.core.ids import new_id
 __all__ = ["ArtifactStore", "validate_artifact_path"]
 
 _CHUNK = 1 << 20
+_EXTRAS = {"s3": "`shipyard[s3]`", "s3a": "`shipyard[s3]`"}
 
 
 def validate_artifact_path(path: str) -> str:
@@ -51,7 +53,7 @@ def validate_artifact_path(path: str) -> str:
     if (
         path.startswith("/")
         or PurePosixPath(path).is_absolute()
-        or (len(path) > 1 and path[1] == ":")
+        or re.match(r"[A-Za-z]:(/|$)", path) is not None  # a Windows drive, C: or C:/...
     ):
         raise InvalidInputError(f"artifact path {path!r} is absolute; give a path inside the run")
     parts = [p for p in path.split("/") if p not in ("", ".")]
@@ -97,12 +99,16 @@ class ArtifactStore:
 
                 self._fs, self._root = url_to_fs(self.url, **self.storage_options)
             except ImportError as exc:
+                protocol = self.url.split("://", 1)[0]
+                hint = _EXTRAS.get(protocol, f"the fsspec implementation for {protocol}://")
                 raise ConfigError(
-                    f"artifact URL {self.url!r} needs an extra package: {exc}. "
-                    "For s3:// install `shipyard[s3]`"
+                    f"artifact URL {self.url!r} needs a package that is not installed ({exc}); "
+                    f"install {hint}"
                 ) from exc
             except ValueError as exc:
                 raise ConfigError(f"artifact URL {self.url!r} is not usable: {exc}") from exc
+            except OSError as exc:
+                raise StoreError(f"artifact store {self.url} cannot be opened: {exc}") from exc
         return self._fs
 
     @property
@@ -119,12 +125,17 @@ class ArtifactStore:
         return f"{self.url}/{validate_artifact_path(key)}"
 
     @contextmanager
-    def _wrap(self, key: str) -> Iterator[None]:
+    def _wrap(self, key: str, writing: bool = False) -> Iterator[None]:
         try:
             yield
         except (ArtifactNotFoundError, CorruptedArtifactError, InvalidInputError):
             raise
         except FileNotFoundError as exc:
+            if writing:
+                raise StoreError(
+                    f"cannot write artifact {key!r} to {self.url}: the bucket or folder "
+                    f"does not exist ({exc})"
+                ) from exc
             raise ArtifactNotFoundError(
                 f"artifact {key!r} is missing from {self.url}; it was indexed but its file is gone"
             ) from exc
@@ -139,25 +150,25 @@ class ArtifactStore:
         if not src.is_file():
             raise InvalidInputError(f"cannot log {str(src)!r}: it is not a file")
         full = self._full(key)
-        with self._wrap(key):
+        with self._wrap(key, writing=True):
             if self.is_local:
                 sha, size = self._write_local(full, src.open("rb"))
             else:
+                # Object stores have no folders to make (and s3fs's makedirs would
+                # create a missing bucket instead of reporting it).
                 sha, size = _sha256_file(src)
-                self.fs.makedirs(posixpath.dirname(full), exist_ok=True)
                 self.fs.put_file(str(src), full)
         return ArtifactInfo(validate_artifact_path(key), size, sha)
 
     def put_bytes(self, data: bytes, key: str) -> ArtifactInfo:
         """Write bytes under a key atomically; return their size and sha256."""
         full = self._full(key)
-        with self._wrap(key):
+        with self._wrap(key, writing=True):
             if self.is_local:
                 import io
 
                 sha, size = self._write_local(full, io.BytesIO(data))
             else:
-                self.fs.makedirs(posixpath.dirname(full), exist_ok=True)
                 self.fs.pipe_file(full, data)
                 sha, size = hashlib.sha256(data).hexdigest(), len(data)
         return ArtifactInfo(validate_artifact_path(key), size, sha)
@@ -199,9 +210,9 @@ class ArtifactStore:
 
     def download(self, key: str, dest: str | os.PathLike[str], sha256: str) -> Path:
         """Copy an artifact to a local path (atomically), verifying its sha256 on the way."""
+        full = self._full(key)  # validates the key before anything touches the disk
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
-        full = self._full(key)
         digest = hashlib.sha256()
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         tmp = Path(tmp_name)
