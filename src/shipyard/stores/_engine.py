@@ -8,6 +8,9 @@ lock mid-transaction.
 
 from __future__ import annotations
 
+import os
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -17,12 +20,25 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from shipyard.core.errors import ConfigError, SchemaOutdatedError, StoreError
 from shipyard.stores._schema import HEAD_REVISION
 
 __all__ = ["Database", "normalize_url"]
+
+# A forked child must not use its parent's pooled connections (two processes on one
+# socket or SQLite handle): it drops them without closing them and opens its own.
+_live: weakref.WeakSet[Database] = weakref.WeakSet()
+
+
+def _forget_connections_after_fork() -> None:
+    for database in list(_live):
+        if database._engine is not None:
+            database._engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_connections_after_fork)
 
 _WRITE = "shipyard_write"
 _MIGRATION_LOCK = 0x5348_4950  # any constant, shared by every shipyard process
@@ -53,6 +69,26 @@ def normalize_url(url: str) -> URL:
     return parsed
 
 
+def _enable_wal(cursor: Any, timeout_s: float) -> None:
+    """Switch the database to WAL, waiting for other connections doing the same.
+
+    A new database is switched with a read-then-write transaction, so when two
+    processes open it at once the loser gets "database is locked" at once, without
+    SQLite consulting the busy timeout; it retries until the timeout instead.
+    """
+    import sqlite3  # only SQLite connections get here
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 class Database:
     """A lazily created SQLAlchemy engine plus schema checks. No I/O until first use."""
 
@@ -78,6 +114,7 @@ class Database:
         """The engine, created on first access (this is the first I/O)."""
         if self._engine is None:
             self._engine = self._create_engine()
+            _live.add(self)
         return self._engine
 
     def _create_engine(self) -> Engine:
@@ -87,12 +124,18 @@ class Database:
         in_memory = database in (None, "", ":memory:")
         if database and not in_memory:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        # A file database needs no pool; NullPool also makes forked workers safe. An
-        # in-memory database lives only as long as its connection, so it keeps one.
+        # A file database is pooled: closing the last connection to a WAL database
+        # checkpoints and syncs it, which would cost milliseconds on every transaction.
+        # An in-memory database lives only as long as its connection, so it keeps one.
+        pooling: dict[str, Any] = (
+            {"poolclass": StaticPool}
+            if in_memory
+            else {"poolclass": QueuePool, "pool_size": 5, "max_overflow": 10}
+        )
         engine = create_engine(
             self.url,
-            poolclass=StaticPool if in_memory else NullPool,
             connect_args={"timeout": self.busy_timeout_s, "check_same_thread": False},
+            **pooling,
         )
         busy_ms = int(self.busy_timeout_s * 1000)
 
@@ -101,7 +144,7 @@ class Database:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
             cursor = dbapi_conn.cursor()
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(cursor, self.busy_timeout_s)
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
             # LIKE is case-sensitive on PostgreSQL; make SQLite agree (ILIKE stays insensitive).
