@@ -273,7 +273,8 @@ class SqlMetadataStore:
             for kind, table in (("params", params), ("tags", tags), ("metrics", latest_metrics)):
                 query = select(table.c.run_id, table.c.key, table.c.value)
                 found = by_kind[kind]
-                for run_id, key, value in conn.execute(query.where(table.c.run_id.in_(chunk))):
+                rows_found = conn.execute(query.where(table.c.run_id.in_(chunk))).all()
+                for run_id, key, value in rows_found:
                     found[run_id][key] = _from_db_value(value) if kind == "metrics" else value
         return [
             Run(

@@ -6,6 +6,8 @@ The migrations in ``migrations/versions`` are the history that creates them;
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -25,6 +27,10 @@ __all__ = ["HEAD_REVISION", "metadata"]
 HEAD_REVISION = "0001"
 
 metadata = MetaData()
+
+# Tables looked up by (run_id, key): on SQLite, WITHOUT ROWID stores rows in the primary
+# key's B-tree, so a lookup is one search instead of an index search plus a row fetch.
+_KEYED: dict[str, Any] = {"sqlite_with_rowid": False}
 
 # SQLite only aliases the rowid for INTEGER PRIMARY KEY, not BIGINT.
 _BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -70,6 +76,7 @@ params = Table(
     _run_fk(),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
+    **_KEYED,
 )
 
 tags = Table(
@@ -78,6 +85,7 @@ tags = Table(
     _run_fk(),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
+    **_KEYED,
 )
 
 # NULL in ``value`` stands for NaN: SQLite cannot store NaN (it reads back as NULL).
@@ -102,6 +110,7 @@ latest_metrics = Table(
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Index("ix_latest_metrics_key_value", "key", "value"),
+    **_KEYED,
 )
 
 artifacts = Table(
@@ -112,6 +121,7 @@ artifacts = Table(
     Column("size", BigInteger, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    **_KEYED,
 )
 
 run_inputs = Table(
@@ -121,4 +131,5 @@ run_inputs = Table(
     Column("digest", String(64), primary_key=True),
     Column("name", String(256), nullable=False),
     Column("context", String(64), primary_key=True),
+    **_KEYED,
 )

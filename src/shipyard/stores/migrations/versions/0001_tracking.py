@@ -15,6 +15,7 @@ branch_labels = None
 depends_on = None
 
 _big_id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_keyed = {"sqlite_with_rowid": False}  # rows live in the primary key's B-tree on SQLite
 
 
 def _run_fk(*, primary_key: bool = True) -> sa.Column[str]:
@@ -54,6 +55,7 @@ def upgrade() -> None:
             _run_fk(),
             sa.Column("key", sa.String(250), primary_key=True),
             sa.Column("value", sa.Text, nullable=False),
+            **_keyed,
         )
     op.create_table(
         "metrics",
@@ -72,6 +74,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Double, nullable=True),
         sa.Column("step", sa.BigInteger, nullable=False),
         sa.Column("timestamp", sa.BigInteger, nullable=False),
+        **_keyed,
     )
     op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "value"])
     op.create_table(
@@ -81,6 +84,7 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger, nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
         sa.Column("created_at", sa.BigInteger, nullable=False),
+        **_keyed,
     )
     op.create_table(
         "run_inputs",
@@ -88,6 +92,7 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(64), primary_key=True),
         sa.Column("name", sa.String(256), nullable=False),
         sa.Column("context", sa.String(64), primary_key=True),
+        **_keyed,
     )
 
 
