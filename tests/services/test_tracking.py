@@ -259,6 +259,9 @@ def test_special_floats_everywhere(store: shipyard.Store) -> None:
     ("key", "value", "step", "message"),
     [
         pytest.param("m", "abc", None, r"metric 'm' must be a number, got str 'abc'", id="text"),
+        pytest.param(
+            "m", "0.5", None, r"metric 'm' must be a number, got str '0\.5'", id="numeric-text"
+        ),
         pytest.param("m", None, None, r"metric 'm' must be a number, got NoneType None", id="none"),
         pytest.param("m", [1.0], None, r"metric 'm' must be a number, got list", id="list"),
         pytest.param(
@@ -559,3 +562,42 @@ def test_capture_can_be_turned_off(store: shipyard.Store) -> None:
     with _start(store, capture_env=False) as run:
         pass
     assert shipyard.get_run(run.run_id, store=store).tags == {}
+
+
+@pytest.mark.parametrize(
+    ("digest", "name", "context", "message"),
+    [
+        pytest.param("a" * 65, "d", "training", r"input digest .* at most 64", id="long-digest"),
+        pytest.param("a" * 64, "n" * 257, "training", r"input name .* at most 256", id="long-name"),
+        pytest.param("a" * 64, "d", "c" * 65, r"input context .* at most 64", id="long-context"),
+        pytest.param("", "d", "training", r"input digest must be a non-empty string", id="empty"),
+    ],
+)
+def test_log_input_refuses_values_the_index_cannot_hold(
+    store: shipyard.Store, digest: str, name: str, context: str, message: str
+) -> None:
+    with _start(store) as run, pytest.raises(shipyard.InvalidInputError, match=message):
+        run.log_input(digest, name, context)
+    assert store.metadata.list_inputs(run.run_id) == []
+
+
+def test_artifact_path_longer_than_the_index_is_refused(store: shipyard.Store) -> None:
+    folders = ("d" * 99 + "/") * 10  # file systems limit each name, not the whole path
+    with _start(store) as run:
+        with pytest.raises(
+            shipyard.InvalidInputError, match=r"is 1025 characters; the limit is 1024"
+        ):
+            run.log_text("x", folders + "x" * 25)
+        run.log_text("x", folders + "x" * 24)
+    assert [a.size for a in shipyard.list_artifacts(run.run_id, store=store)] == [1]
+
+
+def test_a_value_wider_than_its_column_is_invalid_input_not_a_crash(
+    store: shipyard.Store,
+) -> None:
+    long_name = "e" * 300  # the column is 256 wide
+    if store.metadata.db.is_sqlite:  # SQLite does not enforce declared widths
+        assert store.metadata.create_experiment(long_name).name == long_name
+    else:
+        with pytest.raises(shipyard.InvalidInputError, match=r"refused a value: .*too long"):
+            store.metadata.create_experiment(long_name)

@@ -56,6 +56,7 @@ __all__ = [
 _MAX_KEY_LENGTH = 250
 _MAX_NAME_LENGTH = 256  # the width of runs.name; PostgreSQL refuses longer, SQLite would not
 _MAX_MESSAGE_LENGTH = 2000
+_MAX_ARTIFACT_PATH = 1024  # width of the artifacts.path column
 
 
 def _key(kind: str, key: object) -> str:
@@ -81,6 +82,10 @@ def _text(kind: str, key: str, value: object, limit: int, setting: str) -> str:
 
 
 def _metric_value(key: str, value: object) -> float:
+    if isinstance(value, str | bytes):  # float("0.5") would hide a caller's bug
+        raise InvalidInputError(
+            f"metric {key!r} must be a number, got {type(value).__name__} {value!r}"
+        )
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -306,6 +311,16 @@ class ActiveRun:
 
     def log_input(self, digest: str, name: str, context: str = "training") -> None:
         """Record that the run read a dataset, identified by its content digest."""
+        for label, value, limit in (
+            ("digest", digest, 64),
+            ("name", name, 256),
+            ("context", context, 64),
+        ):
+            if not isinstance(value, str) or not value or len(value) > limit:
+                raise InvalidInputError(
+                    f"input {label} must be a non-empty string of at most {limit} characters, "
+                    f"got {value!r:.80}"
+                )
         self.store.metadata.log_inputs(self.run_id, [RunInput(digest, name, context)])
 
     # -- artifacts ----------------------------------------------------------------------
@@ -338,12 +353,12 @@ class ActiveRun:
 
     def log_text(self, text: str, artifact_path: str) -> ArtifactInfo:
         """Store a string as a UTF-8 file artifact."""
-        path = validate_artifact_path(artifact_path)
+        path = _artifact_path(artifact_path)
         info = self.store.artifacts.put_bytes(text.encode(), _artifact_key(self.run_id, path))
         return self._index(path, info)
 
     def _store_file(self, source: Path, dest: str) -> ArtifactInfo:
-        path = validate_artifact_path(dest)
+        path = _artifact_path(dest)
         info = self.store.artifacts.put_file(source, _artifact_key(self.run_id, path))
         return self._index(path, info)
 
@@ -386,6 +401,17 @@ class ActiveRun:
             self.end(RunStatus.FINISHED)
         else:
             self.end(*_ending(exc))
+
+
+def _artifact_path(path: str) -> str:
+    """A run artifact's path, normalised and short enough for the metadata index."""
+    clean = validate_artifact_path(path)
+    if len(clean) > _MAX_ARTIFACT_PATH:
+        raise InvalidInputError(
+            f"artifact path {clean[:40]!r}... is {len(clean)} characters; "
+            f"the limit is {_MAX_ARTIFACT_PATH}"
+        )
+    return clean
 
 
 def _artifact_key(run_id: str, path: str) -> str:

@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DataError, OperationalError
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from shipyard.core.errors import ConfigError, SchemaOutdatedError, StoreError
+from shipyard.core.errors import ConfigError, InvalidInputError, SchemaOutdatedError, StoreError
 from shipyard.stores._schema import HEAD_REVISION
 
 __all__ = ["Database", "normalize_url"]
@@ -180,6 +180,10 @@ class Database:
     def _wrap_errors(self) -> Iterator[None]:
         try:
             yield
+        except DataError as exc:  # e.g. a value wider than its column on PostgreSQL
+            raise InvalidInputError(
+                f"metadata store {self.display_url} refused a value: {exc.orig or exc}"
+            ) from exc
         except OperationalError as exc:
             raise StoreError(
                 f"metadata store {self.display_url} failed: {exc.orig or exc}"

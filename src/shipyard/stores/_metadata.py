@@ -162,7 +162,8 @@ class SqlMetadataStore:
     def list_experiments(self) -> list[Experiment]:
         """All experiments, oldest first."""
         with self.db.read() as conn:
-            rows = conn.execute(select(experiments).order_by(experiments.c.created_at)).all()
+            query = select(experiments).order_by(experiments.c.created_at, experiments.c.name)
+            rows = conn.execute(query).all()
         return [_experiment(row) for row in rows]
 
     def count_runs(self) -> dict[str, int]:
