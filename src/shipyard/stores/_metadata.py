@@ -270,13 +270,31 @@ class SqlMetadataStore:
         by_kind: dict[str, dict[str, dict[str, Any]]] = {
             kind: {run_id: {} for run_id in ids} for kind in ("params", "metrics", "tags")
         }
-        for chunk in _chunks(ids):
-            for kind, table in (("params", params), ("tags", tags), ("metrics", latest_metrics)):
-                query = select(table.c.run_id, table.c.key, table.c.value)
-                found = by_kind[kind]
-                rows_found = conn.execute(query.where(table.c.run_id.in_(chunk))).all()
-                for run_id, key, value in rows_found:
-                    found[run_id][key] = _from_db_value(value) if kind == "metrics" else value
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        # Plain driver tuples: a page of 1,000 runs has tens of thousands of these rows,
+        # and SQLAlchemy's per-row objects would cost more than the query.
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for chunk in _chunks(ids):
+                marks = ", ".join([mark] * len(chunk))
+                for kind, table in (
+                    ("params", params),
+                    ("tags", tags),
+                    ("metrics", latest_metrics),
+                ):
+                    cursor.execute(
+                        f"SELECT run_id, key, value FROM {table.name} WHERE run_id IN ({marks})",
+                        tuple(chunk),
+                    )
+                    found = by_kind[kind]
+                    if kind == "metrics":
+                        for run_id, key, value in cursor.fetchall():
+                            found[run_id][key] = _from_db_value(value)
+                    else:
+                        for run_id, key, value in cursor.fetchall():
+                            found[run_id][key] = value
+        finally:
+            cursor.close()
         return [
             Run(
                 run_id=row.run_id,
