@@ -20,23 +20,6 @@ __all__ = ["CATEGORICAL", "FEATURES", "NUMERIC", "TARGET", "load_flights"]
 
 TARGET = "late"
 CATEGORICAL = ["carrier", "origin", "dest"]
-NUMERIC = [
-    "month",
-    "day_of_week",
-    "dep_hour",
-    "arr_hour",
-    "distance",
-    "temp",
-    "dewp",
-    "humid",
-    "wind_dir",
-    "wind_speed",
-    "wind_gust",
-    "precip",
-    "pressure",
-    "visib",
-]
-FEATURES = CATEGORICAL + NUMERIC
 _WEATHER = [
     "temp",
     "dewp",
@@ -48,6 +31,8 @@ _WEATHER = [
     "pressure",
     "visib",
 ]
+NUMERIC = ["month", "day_of_week", "dep_hour", "arr_hour", "distance", *_WEATHER]
+FEATURES = CATEGORICAL + NUMERIC
 
 
 def data_dir() -> Path:
