@@ -29,9 +29,10 @@ Run it from shipyard's environment::
     python benchmarks/tracking.py --mlflow-python .venv-mlflow/bin/python --quick
 
 Options: ``--repeat 3 --points 100000 --runs 10000 --mlflow-log-metric-points 2000
---queries 5 --batch-size 1000 --json results.json``; ``--quick`` shrinks the sizes for a
-smoke run. Without a usable MLflow interpreter the shipyard half still runs and the
-MLflow columns read "not run".
+--queries 5 --batch-size 1000 --json results.json --markdown``; ``--quick`` shrinks the
+sizes for a smoke run (5,000 points, 500 runs). Without a usable MLflow interpreter the
+shipyard half still runs and the MLflow columns read "not run". Results and how to read
+them: ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -103,7 +104,9 @@ def fmt_seconds(seconds: float | None) -> str:
         return f"{seconds * 1e6:.0f} µs"
     if seconds < 1:
         return f"{seconds * 1e3:.1f} ms"
-    return f"{seconds:.2f} s"
+    if seconds < 100:
+        return f"{seconds:.2f} s"
+    return f"{seconds:.0f} s"
 
 
 def median(values: list[float]) -> float | None:
@@ -251,13 +254,29 @@ def shipyard_search(home: Path, runs: int, queries: int) -> dict[str, Any]:
 
 
 def shipyard_info() -> dict[str, str]:
-    """Versions on the shipyard side."""
+    """Versions on the shipyard side, and the source revision when run from a checkout."""
+    import shipyard
+
     info = {"python": platform.python_version()}
     for dist in ("shipyard", "sqlalchemy", "pandas"):
         try:
             info[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             info[dist] = "not installed"
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(shipyard.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+        )
+        if done.returncode == 0 and done.stdout.strip():
+            info["revision"] = done.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
     return info
 
 
@@ -385,7 +404,7 @@ def build_rows(cfg: Config, raw: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
     points = f"log {short(cfg.points)} points, 1 run"
     runs = f"search {short(cfg.runs)} runs"
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "workload": f"{points}: vs log_metric (a)",
             "shipyard_s": ship_log,
@@ -425,6 +444,8 @@ def build_rows(cfg: Config, raw: dict[str, list[Any]]) -> list[dict[str, Any]]:
     for row in rows:
         row["ratio"] = _ratio(row["mlflow_s"], row["shipyard_s"])
         row["goal"], row["met"] = _goal(row)
+        if cfg.quick and row["met"] != "-":
+            row["met"] += " (quick)"
     return rows
 
 
@@ -527,10 +548,13 @@ def render(
     ship, ml = machine["shipyard_side"], machine["mlflow_side"]
     console.print(
         f"[bold]Tracking benchmark[/bold] {machine['date']}  "
-        f"{machine['cpu_count']} cores, {machine['platform']}"
+        f"{machine['cpu_count']} cores, {machine['platform']}, load average "
+        f"{machine['load_average_start']} at start, {machine['load_average_end']} at end"
     )
     console.print(
-        f"shipyard {ship.get('shipyard')} (python {ship.get('python')}, "
+        f"shipyard {ship.get('shipyard')}"
+        + (f" at {ship['revision']}" if "revision" in ship else "")
+        + f" (python {ship.get('python')}, "
         f"sqlalchemy {ship.get('sqlalchemy')}, pandas {ship.get('pandas')})"
     )
     if ml:
@@ -563,6 +587,11 @@ def render(
         )
     console.print(table)
     console.print("ratio = MLflow time / shipyard time (higher: shipyard faster)")
+    if cfg.quick:
+        console.print(
+            "[yellow]quick sizes:[/yellow] the goals are set for the full sizes (MLflow's fixed "
+            "costs weigh more on small ones); this run only shows that everything works"
+        )
     for line in notes(cfg):
         console.print(line)
     for line in checks:
@@ -609,6 +638,14 @@ def parse_args(argv: list[str] | None) -> tuple[Config, str | None, Path | None,
     return cfg, args.mlflow_python, args.json, args.markdown
 
 
+def _load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages (other work on the machine slows both sides)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def _slim(sample: dict[str, Any]) -> dict[str, Any]:
     """A raw sample without the long per-row lists, for the JSON file."""
     return {k: v for k, v in sample.items() if k not in ("idx", "list_idx", "frame_idx")}
@@ -628,14 +665,16 @@ def main(argv: list[str] | None = None) -> int:
         peer, peer_info, peer_note = find_peer(mlflow_python)
         if peer is None:
             say(peer_note)
+        machine = {
+            "date": datetime.now(UTC).date().isoformat(),
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "shipyard_side": shipyard_info(),
+            "mlflow_side": peer_info,
+            "load_average_start": _load_average(),
+        }
         raw = run_all(cfg, peer)
-    machine = {
-        "date": datetime.now(UTC).date().isoformat(),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "shipyard_side": shipyard_info(),
-        "mlflow_side": peer_info,
-    }
+        machine["load_average_end"] = _load_average()
     rows = build_rows(cfg, raw)
     checks = sanity(raw)
     render(cfg, rows, machine, checks, peer_note)

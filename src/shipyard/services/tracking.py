@@ -21,7 +21,6 @@ import atexit
 import math
 import operator
 import os
-import signal
 import sys
 import threading
 import time
@@ -106,21 +105,13 @@ def _step(key: str, step: Any) -> int:
         ) from None
 
 
-class _Terminated(SystemExit):
-    """Raised in the main thread on SIGTERM, so open runs end KILLED instead of staying RUNNING."""
-
-
-def _on_sigterm(signum: int, _frame: Any) -> None:
-    _watch.crash = _Terminated(128 + signum)
-    raise _watch.crash
-
-
 class _ExitWatch:
     """Ends runs left open when the process exits: FINISHED, or FAILED/KILLED after a crash.
 
-    Python runs no exit hooks on SIGTERM, so when no handler is set the first run installs
-    one that raises ``SystemExit(143)``: the process still exits with the usual status, and
-    its runs end KILLED. A handler the program set itself is never replaced.
+    No signal handler is installed: an exception raised from one can surface anywhere
+    (inside a flush holding the database lock, or in a garbage-collection callback that
+    swallows it), which is worse than a run left RUNNING. A process stopped by a signal
+    leaves its run RUNNING, and ``shipyard runs list`` flags it "(process gone)".
     """
 
     def __init__(self) -> None:
@@ -142,9 +133,6 @@ class _ExitWatch:
                     previous(kind, exc, tb)
 
                 sys.excepthook = hook
-                in_main = threading.current_thread() is threading.main_thread()
-                if in_main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-                    signal.signal(signal.SIGTERM, _on_sigterm)
 
     def remove(self, run: ActiveRun) -> None:
         with self.lock:
@@ -166,11 +154,9 @@ _watch = _ExitWatch()
 
 
 def _ending(exc: BaseException) -> tuple[RunStatus, str]:
-    """How an exception ends a run: Ctrl-C and SIGTERM kill it, sys.exit(0) finishes it."""
+    """How an exception ends a run: Ctrl-C kills it, sys.exit(0) finishes it."""
     if isinstance(exc, KeyboardInterrupt):
         return RunStatus.KILLED, _summary(exc)
-    if isinstance(exc, _Terminated):
-        return RunStatus.KILLED, "terminated by SIGTERM"
     if isinstance(exc, SystemExit) and exc.code in (0, None):
         return RunStatus.FINISHED, ""
     return RunStatus.FAILED, _summary(exc)
@@ -185,8 +171,8 @@ class ActiveRun:
     """A run being logged to. Use it as a context manager, or call :meth:`end`.
 
     Leaving the ``with`` block normally ends the run FINISHED; an exception ends
-    it FAILED with the exception's summary; Ctrl-C and SIGTERM end it KILLED (unless
-    the program handles SIGTERM itself); ``sys.exit(0)`` ends it FINISHED. A run still
+    it FAILED with the exception's summary; Ctrl-C ends it KILLED; ``sys.exit(0)``
+    ends it FINISHED. A run still
     open when the process exits is ended too, so none is left RUNNING silently.
     """
 

@@ -31,9 +31,9 @@ size, on a 2-core machine.
 
 Run it from shipyard's environment::
 
-    python benchmarks/profile.py
-    python benchmarks/profile.py --rows 200000 --repeat 3 --json results.json
-    python benchmarks/profile.py --compare-datasketches
+    python benchmarks/profiles.py
+    python benchmarks/profiles.py --rows 200000 --repeat 3 --json results.json
+    python benchmarks/profiles.py --compare-datasketches
 """
 
 from __future__ import annotations
