@@ -1,7 +1,7 @@
 """Turn a parsed run filter and ordering into one SQL statement.
 
-Metrics, params and tags become correlated ``EXISTS`` clauses on their
-``(run_id, key)`` primary keys, and ordering keys become outer joins, so the
+Metrics, params and tags become ``run_id IN (subquery)`` clauses answered from the
+``(key, value)`` side, and ordering keys become outer joins, so the
 database does the filtering and sorting and only the page of runs asked for
 comes back to Python.
 """
@@ -12,7 +12,7 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, not_, or_, select
 
 from shipyard.core.filters import BoolOp, Comparison, FieldRef, FilterNode, Not, OrderKey
 from shipyard.stores._schema import latest_metrics, params, runs, tags
@@ -58,11 +58,12 @@ def _comparison(node: Comparison) -> ColumnElement[bool]:
         return _OPERATORS[node.op](runs.c[field.key], value)
     table = _KEYED[field.kind]
     # A run that never logged the key matches no comparison on it (``not`` inverts that).
-    return exists().where(
-        table.c.run_id == runs.c.run_id,
-        table.c.key == field.key,
-        _OPERATORS[node.op](table.c.value, node.value),
+    # ``run_id IN (subquery)`` rather than a correlated EXISTS: the database can answer
+    # the subquery once from the (key, value) index instead of probing every run.
+    matching = select(table.c.run_id).where(
+        table.c.key == field.key, _OPERATORS[node.op](table.c.value, node.value)
     )
+    return runs.c.run_id.in_(matching)
 
 
 def _order_column(query: Select[Any], field: FieldRef, index: int) -> tuple[Select[Any], Any]:
