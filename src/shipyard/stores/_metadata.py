@@ -85,6 +85,12 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
         yield items[start : start + _IN_CHUNK]
 
 
+def _placeholders(conn: Connection, count: int) -> str:
+    """``count`` positional parameter markers in the driver's own style, comma-separated."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return ", ".join([mark] * count)
+
+
 def _to_db_value(value: float) -> float | None:
     return None if math.isnan(value) else value
 
@@ -270,13 +276,12 @@ class SqlMetadataStore:
         by_kind: dict[str, dict[str, dict[str, Any]]] = {
             kind: {run_id: {} for run_id in ids} for kind in ("params", "metrics", "tags")
         }
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         # Plain driver tuples: a page of 1,000 runs has tens of thousands of these rows,
         # and SQLAlchemy's per-row objects would cost more than the query.
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             for chunk in _chunks(ids):
-                marks = ", ".join([mark] * len(chunk))
+                marks = _placeholders(conn, len(chunk))
                 for kind, table in (
                     ("params", params),
                     ("tags", tags),
@@ -433,11 +438,10 @@ class SqlMetadataStore:
 
     @staticmethod
     def _metric_insert_sql(conn: Connection) -> str:
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         columns = ("run_id", "key", "value", "step", "timestamp")
         return (
             f"INSERT INTO {metrics.name} ({', '.join(columns)}) "
-            f"VALUES ({', '.join([mark] * len(columns))})"
+            f"VALUES ({_placeholders(conn, len(columns))})"
         )
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
