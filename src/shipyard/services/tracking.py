@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from shipyard.core.entities import ArtifactInfo, Experiment, Metric, Run, RunInput, RunStatus
 from shipyard.core.errors import ConflictError, InvalidInputError
 from shipyard.core.filters import parse_filter, parse_order_by
+from shipyard.core.settings import Settings
 from shipyard.services._context import get_default_store
 from shipyard.services._environment import capture_environment
 from shipyard.stores import MetricPoint, Store, validate_artifact_path
@@ -70,14 +71,23 @@ def _key(kind: str, key: object) -> str:
     return key
 
 
-def _text(kind: str, key: str, value: object, limit: int, setting: str) -> str:
-    text = value if isinstance(value, str) else str(value)
-    if len(text) > limit:
-        raise InvalidInputError(
-            f"{kind} {key!r} is {len(text)} characters; the limit is {limit} "
-            f"(raise it with SHIPYARD_{setting.upper()}, or log long values as an artifact)"
-        )
-    return text
+def _clean_texts(
+    kind: Literal["param", "tag"], values: Mapping[str, object], settings: Settings
+) -> dict[str, str]:
+    """Params or tags as text, with valid keys and values within the kind's length limit."""
+    setting = f"max_{kind}_length"
+    limit: int = getattr(settings, setting)
+    clean = {}
+    for key, value in values.items():
+        name = _key(kind, key)
+        text = value if isinstance(value, str) else str(value)
+        if len(text) > limit:
+            raise InvalidInputError(
+                f"{kind} {name!r} is {len(text)} characters; the limit is {limit} "
+                f"(raise it with SHIPYARD_{setting.upper()}, or log long values as an artifact)"
+            )
+        clean[name] = text
+    return clean
 
 
 def _metric_value(key: str, value: object) -> float:
@@ -276,12 +286,9 @@ class ActiveRun:
             InvalidInputError: a value is longer than ``max_param_length``.
         """
         self._check_open()
-        limit = self.store.settings.max_param_length
-        clean = {
-            _key("param", k): _text("param", k, v, limit, "max_param_length")
-            for k, v in values.items()
-        }
-        self.store.metadata.log_params(self.run_id, clean)
+        self.store.metadata.log_params(
+            self.run_id, _clean_texts("param", values, self.store.settings)
+        )
 
     def set_tag(self, key: str, value: object) -> None:
         """Set one tag (tags can change, unlike params)."""
@@ -289,11 +296,7 @@ class ActiveRun:
 
     def set_tags(self, values: Mapping[str, object]) -> None:
         """Set tags, replacing earlier values of the same keys."""
-        limit = self.store.settings.max_tag_length
-        clean = {
-            _key("tag", k): _text("tag", k, v, limit, "max_tag_length") for k, v in values.items()
-        }
-        self.store.metadata.set_tags(self.run_id, clean)
+        self.store.metadata.set_tags(self.run_id, _clean_texts("tag", values, self.store.settings))
 
     def log_input(self, digest: str, name: str, context: str = "training") -> None:
         """Record that the run read a dataset, identified by its content digest."""
@@ -436,18 +439,9 @@ def start_run(
         raise InvalidInputError(
             f"run name {name[:40]!r}... is {len(name)} characters; the limit is {_MAX_NAME_LENGTH}"
         )
-    settings = store.settings
-    clean_params = {
-        _key("param", k): _text("param", k, v, settings.max_param_length, "max_param_length")
-        for k, v in (params or {}).items()
-    }
+    clean_params = _clean_texts("param", params or {}, store.settings)
     clean_tags = capture_environment() if capture_env else {}
-    clean_tags.update(
-        {
-            _key("tag", k): _text("tag", k, v, settings.max_tag_length, "max_tag_length")
-            for k, v in (tags or {}).items()
-        }
-    )
+    clean_tags.update(_clean_texts("tag", tags or {}, store.settings))
     exp = store.metadata.get_or_create_experiment(exp_name)
     run = store.metadata.create_run(
         exp.experiment_id,
