@@ -1,6 +1,17 @@
 """Core: errors, settings, domain objects, ids and the search language. No I/O."""
 
-from shipyard.core.entities import ArtifactInfo, Experiment, Metric, Run, RunInput, RunStatus
+from shipyard.core.entities import (
+    AliasEvent,
+    ArtifactInfo,
+    Dataset,
+    Experiment,
+    Metric,
+    ModelVersion,
+    RegisteredModel,
+    Run,
+    RunInput,
+    RunStatus,
+)
 from shipyard.core.errors import (
     AlreadyExistsError,
     ArtifactNotFoundError,
@@ -18,18 +29,22 @@ from shipyard.core.errors import (
 from shipyard.core.settings import Settings
 
 __all__ = [
+    "AliasEvent",
     "AlreadyExistsError",
     "ArtifactInfo",
     "ArtifactNotFoundError",
     "ConfigError",
     "ConflictError",
     "CorruptedArtifactError",
+    "Dataset",
     "Experiment",
     "InvalidFilterError",
     "InvalidInputError",
     "Metric",
+    "ModelVersion",
     "NotFoundError",
     "ParamConflictError",
+    "RegisteredModel",
     "Run",
     "RunInput",
     "RunStatus",

@@ -5,8 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-__all__ = ["ArtifactInfo", "Experiment", "Metric", "Run", "RunInput", "RunStatus"]
+__all__ = [
+    "AliasEvent",
+    "ArtifactInfo",
+    "Dataset",
+    "Experiment",
+    "Metric",
+    "ModelVersion",
+    "RegisteredModel",
+    "Run",
+    "RunInput",
+    "RunStatus",
+]
 
 
 class RunStatus(StrEnum):
@@ -89,3 +101,93 @@ class Run:
     def code_revision(self) -> str | None:
         """The git commit the run's code came from, when it ran inside a repository."""
         return self.tags.get("shipyard.git.commit")
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    """A named model in the registry: its versions are numbered from 1."""
+
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    description: str = ""
+    latest_version: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One registered version: the artifact, its signature, metrics and lineage.
+
+    ``signature`` is the JSON form of :class:`shipyard.core.signature.Signature`;
+    ``inputs`` are the datasets it was trained or evaluated on, by content digest.
+    """
+
+    name: str
+    version: int
+    flavor: str
+    created_at: datetime
+    artifact_prefix: str
+    manifest_sha256: str
+    run_id: str | None = None
+    signature: dict[str, Any] | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    requirements: tuple[str, ...] = ()
+    code_revision: str | None = None
+    description: str = ""
+    created_by: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    inputs: tuple[RunInput, ...] = ()
+
+    @property
+    def uri(self) -> str:
+        """``models:/NAME/VERSION``, which :func:`shipyard.load_model` accepts."""
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class AliasEvent:
+    """An alias being set, moved or deleted: who did it, when, from which version to which.
+
+    ``version`` is None when the alias was deleted; ``previous_version`` is None when it
+    was new.
+    """
+
+    name: str
+    alias: str
+    version: int | None
+    previous_version: int | None
+    at: datetime
+    by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    """A named, content-addressed table snapshot: the same content has the same digest.
+
+    ``schema`` is the JSON form of :class:`shipyard.core.signature.Schema`.
+    """
+
+    name: str
+    digest: str
+    num_rows: int
+    num_columns: int
+    size_bytes: int
+    schema: dict[str, Any]
+    created_at: datetime
+    snapshot_sha256: str
+    profile_sha256: str
+    created_by: str = ""
+    description: str = ""
+
+    @property
+    def snapshot_key(self) -> str:
+        """Where the Parquet snapshot lives in the artifact store."""
+        return f"datasets/{self.digest}/data.parquet"
+
+    @property
+    def profile_key(self) -> str:
+        """Where the profile's JSON lives in the artifact store."""
+        return f"datasets/{self.digest}/profile.json"

@@ -3,6 +3,7 @@
 from shipyard.stores._artifacts import ArtifactStore, validate_artifact_path
 from shipyard.stores._engine import Database, normalize_url
 from shipyard.stores._metadata import MetadataStore, MetricPoint, SqlMetadataStore
+from shipyard.stores._registry import NewVersion, SqlRegistryStore
 from shipyard.stores._schema import HEAD_REVISION
 from shipyard.stores._store import Store
 
@@ -12,7 +13,9 @@ __all__ = [
     "Database",
     "MetadataStore",
     "MetricPoint",
+    "NewVersion",
     "SqlMetadataStore",
+    "SqlRegistryStore",
     "Store",
     "normalize_url",
     "validate_artifact_path",

@@ -158,6 +158,16 @@ class Database:
 
         return engine
 
+    def dialect_insert(self, table: Any) -> Any:
+        """INSERT with ON CONFLICT support; the dialect module is imported only when used."""
+        if self.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection in a read transaction."""

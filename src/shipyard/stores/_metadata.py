@@ -369,14 +369,7 @@ class SqlMetadataStore:
             self._upsert_tags(conn, run_id, values)
 
     def _dialect_insert(self, table: Any) -> Any:
-        """INSERT with ON CONFLICT support; the dialect module is imported only when used."""
-        if self.db.is_sqlite:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            return sqlite_insert(table)
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
+        return self.db.dialect_insert(table)
 
     def _upsert_tags(self, conn: Connection, run_id: str, values: Mapping[str, str]) -> None:
         if not values:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -24,7 +25,7 @@ from sqlalchemy import (
 __all__ = ["HEAD_REVISION", "metadata"]
 
 #: The Alembic revision this code reads and writes.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 metadata = MetaData()
 
@@ -131,5 +132,138 @@ run_inputs = Table(
     Column("digest", String(64), primary_key=True),
     Column("name", String(256), nullable=False),
     Column("context", String(64), primary_key=True),
+    **_KEYED,
+)
+
+
+# -- registry (revision 0002) ------------------------------------------------------------
+
+
+def _model_fk() -> Column[str]:
+    fk = ForeignKey("registered_models.name", ondelete="CASCADE")
+    return Column("name", String(256), fk, primary_key=True, nullable=False)
+
+
+def _version_fk() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["name", "version"],
+        ["model_versions.name", "model_versions.version"],
+        ondelete="CASCADE",
+    )
+
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+model_tags = Table(
+    "model_tags",
+    metadata,
+    _model_fk(),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    **_KEYED,
+)
+
+# JSON documents (signature, metrics, requirements) are kept as text: they are read
+# whole with their version and never queried inside.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    _model_fk(),
+    Column("version", Integer, primary_key=True),
+    Column("flavor", String(32), nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="SET NULL"), nullable=True),
+    Column("artifact_prefix", String(1024), nullable=False),
+    Column("manifest_sha256", String(64), nullable=False),
+    Column("signature", Text, nullable=True),
+    Column("metrics", Text, nullable=False, default="{}"),
+    Column("requirements", Text, nullable=False, default="[]"),
+    Column("code_revision", String(64), nullable=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False, default=""),
+    Index("ix_model_versions_run", "run_id"),
+    **_KEYED,
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    _version_fk(),
+    **_KEYED,
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(256), nullable=False, default=""),
+    _version_fk(),
+    **_KEYED,
+)
+
+# The history of every alias: set, moved (previous_version is the old target) or
+# deleted (version is NULL). Kept when versions go, so the audit trail survives.
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column(
+        "name",
+        String(256),
+        ForeignKey("registered_models.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("alias", String(64), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("previous_version", Integer, nullable=True),
+    Column("at", BigInteger, nullable=False),
+    Column("by", String(256), nullable=False, default=""),
+    Index("ix_alias_events_name_alias", "name", "alias", "id"),
+)
+
+model_version_inputs = Table(
+    "model_version_inputs",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("context", String(64), primary_key=True),
+    Column("dataset_name", String(256), nullable=False),
+    _version_fk(),
+    Index("ix_model_version_inputs_digest", "digest"),
+    **_KEYED,
+)
+
+# One row per (name, digest): the same content logged under two names shares one
+# snapshot file, stored under its digest.
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("num_rows", BigInteger, nullable=False),
+    Column("num_columns", Integer, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("schema", Text, nullable=False),
+    Column("snapshot_sha256", String(64), nullable=False),
+    Column("profile_sha256", String(64), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False, default=""),
+    Index("ix_datasets_digest", "digest"),
     **_KEYED,
 )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from shipyard.core.settings import Settings
 from shipyard.stores._artifacts import ArtifactStore
 from shipyard.stores._engine import Database
 from shipyard.stores._metadata import SqlMetadataStore
+from shipyard.stores._registry import SqlRegistryStore
 
 __all__ = ["Store"]
 
@@ -50,6 +52,11 @@ class Store:
         return cls.from_settings(
             base.model_copy(update={"metadata_url": metadata_url, "artifact_url": artifact_url})
         )
+
+    @cached_property
+    def registry(self) -> SqlRegistryStore:
+        """Models, versions, aliases and datasets, in the same database as the runs."""
+        return SqlRegistryStore(self.metadata.db)
 
     def upgrade(self) -> str | None:
         """Create or migrate the metadata schema to this version's; returns the revision."""
