@@ -17,7 +17,13 @@ import pytest
 
 import shipyard
 
-PACKAGES = ["shipyard", "shipyard.core", "shipyard.stores", "shipyard.services"]
+PACKAGES = [
+    "shipyard",
+    "shipyard.core",
+    "shipyard.stores",
+    "shipyard.flavors",
+    "shipyard.services",
+]
 #: Dunder names a package may export on purpose.
 EXPORTED_DUNDERS = {"__version__"}
 

@@ -1,6 +1,32 @@
 """Services: what shipyard does, built on the stores. Return domain dataclasses."""
 
 from shipyard.services._context import get_default_store, set_default_store
+from shipyard.services._loaded import LoadedModel
+from shipyard.services.datasets import (
+    dataset_digest,
+    get_dataset,
+    list_datasets,
+    load_dataset,
+    load_dataset_profile,
+    log_dataset,
+)
+from shipyard.services.lineage import Lineage, model_lineage, versions_trained_on
+from shipyard.services.registry import (
+    alias_history,
+    delete_alias,
+    get_model,
+    get_model_version,
+    list_model_versions,
+    list_models,
+    load_model,
+    register_model,
+    resolve_model_uri,
+    set_alias,
+    set_model_tags,
+    set_model_version_tags,
+    update_model,
+    update_model_version,
+)
 from shipyard.services.tracking import (
     ActiveRun,
     download_artifact,
@@ -16,15 +42,39 @@ from shipyard.services.tracking import (
 
 __all__ = [
     "ActiveRun",
+    "Lineage",
+    "LoadedModel",
+    "alias_history",
+    "dataset_digest",
+    "delete_alias",
     "download_artifact",
+    "get_dataset",
     "get_default_store",
     "get_metric_history",
+    "get_model",
+    "get_model_version",
     "get_run",
     "list_artifacts",
+    "list_datasets",
     "list_experiments",
+    "list_model_versions",
+    "list_models",
+    "load_dataset",
+    "load_dataset_profile",
+    "load_model",
+    "log_dataset",
+    "model_lineage",
     "read_artifact",
+    "register_model",
+    "resolve_model_uri",
     "runs_to_frame",
     "search_runs",
+    "set_alias",
     "set_default_store",
+    "set_model_tags",
+    "set_model_version_tags",
     "start_run",
+    "update_model",
+    "update_model_version",
+    "versions_trained_on",
 ]

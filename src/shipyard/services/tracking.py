@@ -29,7 +29,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from shipyard.core.entities import ArtifactInfo, Experiment, Metric, Run, RunInput, RunStatus
+from shipyard.core.entities import (
+    ArtifactInfo,
+    Dataset,
+    Experiment,
+    Metric,
+    ModelVersion,
+    Run,
+    RunInput,
+    RunStatus,
+)
 from shipyard.core.errors import ConflictError, InvalidInputError
 from shipyard.core.filters import parse_filter, parse_order_by
 from shipyard.core.settings import Settings
@@ -48,6 +57,7 @@ __all__ = [
     "list_artifacts",
     "list_experiments",
     "read_artifact",
+    "run_artifact_prefix",
     "runs_to_frame",
     "search_runs",
     "start_run",
@@ -298,8 +308,22 @@ class ActiveRun:
         """Set tags, replacing earlier values of the same keys."""
         self.store.metadata.set_tags(self.run_id, _clean_texts("tag", values, self.store.settings))
 
-    def log_input(self, digest: str, name: str, context: str = "training") -> None:
-        """Record that the run read a dataset, identified by its content digest."""
+    def log_input(
+        self, dataset: Dataset | str, name: str | None = None, context: str = "training"
+    ) -> None:
+        """Record that the run read a dataset.
+
+        Args:
+            dataset: a dataset from :func:`shipyard.log_dataset`, or a content digest.
+            name: the dataset's name (taken from ``dataset`` when it is one).
+            context: what the run used it for: ``training``, ``evaluation``...
+        """
+        if isinstance(dataset, Dataset):
+            digest, name = dataset.digest, dataset.name if name is None else name
+        else:
+            digest = dataset
+        if name is None:
+            raise InvalidInputError("log_input with a digest needs the dataset's name too")
         for label, value, limit in (
             ("digest", digest, 64),
             ("name", name, 256),
@@ -311,6 +335,38 @@ class ActiveRun:
                     f"got {value!r:.80}"
                 )
         self.store.metadata.log_inputs(self.run_id, [RunInput(digest, name, context)])
+
+    # -- models -------------------------------------------------------------------------
+
+    def log_model(
+        self,
+        model: object,
+        name: str,
+        *,
+        training_data: Any = None,
+        target: Any = None,
+        artifact_path: str = "model",
+        **options: Any,
+    ) -> ModelVersion:
+        """Register a new version of model ``name`` from this run.
+
+        The files are stored with the run (``runs:/RUN_ID/model`` loads them) and the
+        version records the run's metrics, code revision and datasets. Other keyword
+        arguments are those of :func:`shipyard.register_model`.
+        """
+        from shipyard.services.registry import register_model
+
+        self._check_open()
+        self.flush()
+        return register_model(
+            model,
+            name,
+            training_data=training_data,
+            target=target,
+            run=self,
+            artifact_path=artifact_path,
+            **options,
+        )
 
     # -- artifacts ----------------------------------------------------------------------
 
@@ -404,7 +460,13 @@ def _artifact_path(path: str) -> str:
 
 
 def _artifact_key(run_id: str, path: str) -> str:
-    return f"runs/{run_id}/artifacts/{path}"
+    return f"{run_artifact_prefix(run_id)}/{path}"
+
+
+def run_artifact_prefix(run_id: str, path: str = "") -> str:
+    """Where a run's artifacts (or one folder of them) live in the artifact store."""
+    prefix = f"runs/{run_id}/artifacts"
+    return f"{prefix}/{validate_artifact_path(path)}" if path else prefix
 
 
 def start_run(
