@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from sklearn.preprocessing import OneHotEncoder
 import shipyard
 from shipyard import ConflictError, CorruptedArtifactError, InvalidInputError, NotFoundError
 from shipyard.core.signature import SchemaValidationError, Signature
+
+MakeStore = Callable[..., shipyard.Store]
 
 
 def _flights(n: int = 120, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -338,3 +341,14 @@ def test_a_model_folder_loads_by_path_and_is_verified(store: shipyard.Store) -> 
         shipyard.load_model(str(folder))
     with pytest.raises(InvalidInputError, match="is not a shipyard model folder"):
         shipyard.load_model(str(folder.parent))
+
+
+def test_extra_columns_are_dropped_or_refused_as_set(make_store: MakeStore) -> None:
+    store = make_store()
+    _register(store)
+    record = {"carrier": "AA", "distance": 500, "temp": 40.5, "gate": "B12"}
+    lenient = shipyard.load_model("models:/delays/1", store=store)
+    assert lenient.predict([record]).shape == (1,)
+    strict = shipyard.load_model("models:/delays/1", store=make_store(extra_columns="refuse"))
+    with pytest.raises(SchemaValidationError, match="gate"):
+        strict.predict([record])

@@ -12,7 +12,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -48,6 +48,10 @@ class Settings(BaseModel):
     max_param_length: int = Field(default=6_000, ge=1)
     max_tag_length: int = Field(default=8_000, ge=1)
     sqlite_busy_timeout_s: float = Field(default=60.0, gt=0)
+    extra_columns: Literal["ignore", "refuse"] = Field(
+        default="ignore",
+        description="Input columns a model's signature does not name: dropped, or an error.",
+    )
 
     @classmethod
     def load(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard.core.entities import ModelVersion
 from shipyard.core.signature import Signature
@@ -25,6 +25,8 @@ class LoadedModel:
 
     Inputs are checked against the version's signature first (names, types, nulls; every
     problem reported at once) and handed to the model with the dtypes it was trained on.
+    Columns the signature does not name are dropped, or refused when ``extra_columns``
+    (the setting of the same name) is ``"refuse"``.
 
     Attributes:
         name: the registered model's name (None when loaded from a run or a folder).
@@ -43,6 +45,7 @@ class LoadedModel:
         path: Path,
         uri: str,
         model_version: ModelVersion | None = None,
+        extra_columns: Literal["ignore", "refuse"] = "ignore",
     ) -> None:
         self._predictor = predictor
         self.manifest = manifest
@@ -54,7 +57,7 @@ class LoadedModel:
         self.signature: Signature | None = None if raw is None else Signature.from_dict(raw)
         self.name: str | None = model_version.name if model_version else manifest.get("name")
         self.version: int | None = model_version.version if model_version else None
-        self._tabular: bool = bool(manifest.get("tabular", True))
+        self.extra_columns = extra_columns
 
     def __repr__(self) -> str:
         which = f"{self.name} v{self.version}" if self.version is not None else self.uri
@@ -85,7 +88,7 @@ class LoadedModel:
         if schema.is_tensor:
             arrays = validate_tensors(schema, data)
             return next(iter(arrays.values())) if len(arrays) == 1 else arrays
-        return validate(schema, data)
+        return validate(schema, data, extra=self.extra_columns)
 
     def predict(self, data: Any, *, validate: bool = True) -> np.ndarray[Any, Any]:
         """Predictions: class labels for a classifier, values for a regressor.

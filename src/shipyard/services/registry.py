@@ -341,7 +341,9 @@ def load_model(uri: str, *, store: Store | None = None) -> LoadedModel:
     """
     from shipyard.flavors import get_flavor
 
+    store = _store(store)
     version, files = resolve_model_uri(uri, store=store)
     flavor = get_flavor(files.manifest["flavor"])
     predictor = flavor.load(files.path, files.manifest.get("flavor_config", {}))
-    return LoadedModel(predictor, files.manifest, files.path, uri, version)
+    extra = store.settings.extra_columns
+    return LoadedModel(predictor, files.manifest, files.path, uri, version, extra)
