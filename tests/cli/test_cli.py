@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,6 @@ from shipyard.cli import app
 from shipyard.stores import HEAD_REVISION, Store
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh project directory holding the default store, as a user's shell would have."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("SHIPYARD_HOME", "SHIPYARD_METADATA_URL", "SHIPYARD_ARTIFACT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "160")
-    shipyard.set_default_store(None)
-    yield tmp_path
-    previous = shipyard.set_default_store(None)
-    if previous is not None:
-        previous.close()
 
 
 def _invoke(*args: str) -> tuple[int, str, str]:
@@ -219,5 +204,12 @@ def test_demo_fast_trains_and_tracks_real_runs(project: Path) -> None:
         assert [p.step for p in curve] == [20, 40, 60]
         inputs = store.metadata.list_inputs(gbm.run_id)
         assert {i.context for i in inputs} == {"training", "evaluation"}
+        # Every run registered its model; the best one is the champion.
+        versions = shipyard.list_model_versions("flight-delays", store=store)
+        assert sorted(v.run_id for v in versions) == sorted(r.run_id for r in runs)
+        champion = shipyard.get_model_version("flight-delays", "champion", store=store)
+        assert champion.run_id == runs[0].run_id
+        lineage = shipyard.model_lineage("flight-delays", champion.version, store=store)
+        assert {d.name for d in lineage.datasets} == {"flights-jan-feb", "flights-mar"}
     finally:
         store.close()

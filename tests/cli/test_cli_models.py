@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +16,6 @@ from shipyard.cli import _load_check, app
 pytest.importorskip("sklearn", reason="the tests train a real scikit-learn model")
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh project directory holding the default store, as a user's shell would have."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("SHIPYARD_HOME", "SHIPYARD_METADATA_URL", "SHIPYARD_ARTIFACT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "160")
-    shipyard.set_default_store(None)
-    yield tmp_path
-    previous = shipyard.set_default_store(None)
-    if previous is not None:
-        previous.close()
 
 
 def _invoke(*args: str) -> tuple[int, str, str]:

@@ -7,7 +7,6 @@ ranked by AUC. Everything is computed on the spot; nothing is staged.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from shipyard.cli._app import app
 from shipyard.cli._flights import CATEGORICAL, FEATURES, NUMERIC, TARGET, load_flights
 from shipyard.cli._output import console, format_value
-from shipyard.services import tracking
+from shipyard.services import datasets, registry, tracking
 from shipyard.services._context import get_default_store
 
 if TYPE_CHECKING:
@@ -27,13 +26,6 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 EXPERIMENT = "flight-delays"
-
-
-def _digest(frame: pd.DataFrame) -> str:
-    import pandas as pd
-
-    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()
 
 
 def _scores(model: Any, x: pd.DataFrame, y: pd.Series) -> dict[str, float]:
@@ -63,6 +55,12 @@ def _logistic() -> Any:
     return make_pipeline(prep, LogisticRegression(max_iter=500))
 
 
+def _log_model(run: tracking.ActiveRun, model: Any, features: pd.DataFrame) -> int:
+    """Register the run's model; its training data is already linked through the run."""
+    version = run.log_model(model, EXPERIMENT, training_data=features, log_training_data=False)
+    return version.version
+
+
 @app.command()
 def demo(
     fast: bool = typer.Option(False, "--fast", help="A small sample: seconds instead of a minute."),
@@ -82,7 +80,9 @@ def demo(
         test = test.sample(n=min(10_000, len(test)), random_state=seed)
     x_train, y_train = train[FEATURES], train[TARGET]
     x_test, y_test = test[FEATURES], test[TARGET]
-    digests = {"train": _digest(train), "test": _digest(test)}
+    with console.status("snapshotting the training and test data..."):
+        train_set = datasets.log_dataset(train, "flights-jan-feb", store=store)
+        test_set = datasets.log_dataset(test, "flights-mar", store=store)
     console.print(
         f"flights: {len(train):,} to train (Jan-Feb, {y_train.mean():.1%} late), "
         f"{len(test):,} to test (Mar, {y_test.mean():.1%} late)"
@@ -103,15 +103,17 @@ def demo(
         "seed": seed,
         "sample": "fast" if fast else "full",
     }
+    versions: dict[str, int] = {}
     with progress:
         task = progress.add_task("logistic regression", total=1)
         with tracking.start_run(
             EXPERIMENT, name="logistic", params={"model": "logistic", **common}, store=store
         ) as run:
-            run.log_input(digests["train"], "flights-jan-feb", "training")
-            run.log_input(digests["test"], "flights-mar", "evaluation")
+            run.log_input(train_set)
+            run.log_input(test_set, context="evaluation")
             model = _logistic().fit(x_train, y_train)
             run.log_metrics(_scores(model, x_test, y_test))
+            versions[run.run_id] = _log_model(run, model, x_train)
             progress.advance(task)
         for rate in rates:
             task = progress.add_task(f"gradient boosting lr={rate}", total=len(steps))
@@ -119,8 +121,8 @@ def demo(
             with tracking.start_run(
                 EXPERIMENT, name=f"gbm-lr{rate}", params=params, store=store
             ) as run:
-                run.log_input(digests["train"], "flights-jan-feb", "training")
-                run.log_input(digests["test"], "flights-mar", "evaluation")
+                run.log_input(train_set)
+                run.log_input(test_set, context="evaluation")
                 gbm = HistGradientBoostingClassifier(
                     learning_rate=rate,
                     max_leaf_nodes=31,
@@ -144,6 +146,7 @@ def demo(
                     ),
                     "features.json",
                 )
+                versions[run.run_id] = _log_model(run, gbm, x_train)
     best = tracking.search_runs(
         EXPERIMENT, order_by=["metrics.auc DESC"], max_results=10, store=store
     )
@@ -169,9 +172,18 @@ def demo(
             *(format_value(r.metrics.get(k)) for k in ("auc", "log_loss", "accuracy")),
         )
     console.print(table)
+    champion = versions[best[0].run_id]
+    registry.set_alias(EXPERIMENT, "champion", champion, store=store)
+    console.print(
+        f"registered {len(versions)} versions of model {EXPERIMENT!r}; "
+        f"[bold]champion[/] -> version {champion} ({best[0].name}, the best AUC)"
+    )
     console.print(
         f"done in {time.perf_counter() - started:.1f}s; the store is "
         f"{store.metadata.db.display_url}"
     )
     console.print("next:  [bold]shipyard runs list -e flight-delays -o 'metrics.auc DESC'[/]")
     console.print(f"       [bold]shipyard runs show {best[0].run_id[:8]}[/]")
+    console.print(f"       [bold]shipyard models show {EXPERIMENT}[/]")
+    console.print(f"       [bold]shipyard models load-check {EXPERIMENT}@champion[/]")
+    console.print(f"       [bold]shipyard models lineage {EXPERIMENT}@champion[/]")
