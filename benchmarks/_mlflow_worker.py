@@ -15,8 +15,6 @@ one JSON object on stdout; everything MLflow itself prints goes to stderr.
 from __future__ import annotations
 
 import gc
-import json
-import os
 import platform
 import statistics
 import sys
@@ -25,7 +23,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-# Run as a file, this script's folder is first on sys.path, so the shared data module imports.
+# Run as a file, this script's folder is first on sys.path, so the shared modules import
+# (both use nothing outside the standard library: this interpreter has no shipyard).
+from _common import Task, quiet_telemetry, sqlite_uri, time_calls, worker_main
 from _tracking_data import (
     METRIC_EXPERIMENT,
     SEARCH_EXPERIMENT,
@@ -37,8 +37,7 @@ from _tracking_data import (
 )
 
 # Set before MLflow is imported (lazily, below), so no telemetry call lands in a timing.
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+quiet_telemetry()
 
 
 def _client(home: Path) -> Any:
@@ -46,8 +45,7 @@ def _client(home: Path) -> Any:
     import mlflow
     from mlflow import MlflowClient
 
-    home.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{(home / 'mlflow.db').as_posix()}"
+    uri = sqlite_uri(home)
     mlflow.set_tracking_uri(uri)
     return MlflowClient(tracking_uri=uri)
 
@@ -141,13 +139,7 @@ def task_search(home: Path, runs: int, queries: int) -> dict[str, Any]:
             max_results=SEARCH_MAX_RESULTS,
         )
 
-    frame = query()  # warm-up
-    times: list[float] = []
-    for _ in range(queries):
-        gc.collect()
-        start = time.perf_counter()
-        frame = query()
-        times.append(time.perf_counter() - start)
+    times, frame = time_calls(query, queries)
     return {
         "setup_s": setup_s,
         "query_s": times,
@@ -157,27 +149,21 @@ def task_search(home: Path, runs: int, queries: int) -> dict[str, Any]:
     }
 
 
+TASKS: dict[str, Task] = {
+    "info": lambda config: task_info(),
+    "log_metric": lambda config: task_log_metric(Path(config["home"]), int(config["points"])),
+    "log_batch": lambda config: task_log_batch(
+        Path(config["home"]), int(config["points"]), int(config["batch_size"])
+    ),
+    "search": lambda config: task_search(
+        Path(config["home"]), int(config["runs"]), int(config["queries"])
+    ),
+}
+
+
 def main(argv: list[str]) -> int:
     """Run one task given as a JSON object in ``argv[1]``; print the result as JSON."""
-    config: dict[str, Any] = json.loads(argv[1])
-    out = sys.stdout
-    sys.stdout = sys.stderr  # keep stdout clean for the one JSON result
-    task = config["task"]
-    if task == "info":
-        result = task_info()
-    elif task == "log_metric":
-        result = task_log_metric(Path(config["home"]), int(config["points"]))
-    elif task == "log_batch":
-        result = task_log_batch(
-            Path(config["home"]), int(config["points"]), int(config["batch_size"])
-        )
-    elif task == "search":
-        result = task_search(Path(config["home"]), int(config["runs"]), int(config["queries"]))
-    else:
-        raise SystemExit(f"unknown task {task!r}")
-    out.write(json.dumps(result) + "\n")
-    out.flush()
-    return 0
+    return worker_main(argv, TASKS)
 
 
 if __name__ == "__main__":

@@ -19,32 +19,27 @@ The result is one JSON object on stdout; everything MLflow itself prints goes to
 
 from __future__ import annotations
 
-import json
-import os
 import pickle
 import platform
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+# Run as a file, this script's folder is first on sys.path, so the shared module imports
+# (it uses nothing outside the standard library: this interpreter has no shipyard).
+from _common import Task, quiet_telemetry, sqlite_uri, versions, worker_main
+
 # Set before MLflow is imported (lazily, below), so no telemetry call lands in a timing.
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+quiet_telemetry()
 
 
 def task_info() -> dict[str, Any]:
     """Versions of the peer side."""
     import mlflow
 
-    info = {"python": platform.python_version(), "mlflow": mlflow.__version__}
-    for dist in ("scikit-learn", "pandas", "numpy", "sqlalchemy", "cloudpickle", "skops"):
-        try:
-            info[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            info[dist] = "not installed"
-    return info
+    dists = ("scikit-learn", "pandas", "numpy", "sqlalchemy", "cloudpickle", "skops")
+    return {"python": platform.python_version(), "mlflow": mlflow.__version__, **versions(dists)}
 
 
 def _untrusted_types(model: Any) -> list[str]:
@@ -62,8 +57,7 @@ def task_register(config: dict[str, Any]) -> dict[str, Any]:
     from mlflow import MlflowClient
 
     home = Path(config["home"])
-    home.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{(home / 'mlflow.db').as_posix()}"
+    uri = sqlite_uri(home)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -99,21 +93,15 @@ def task_register(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+TASKS: dict[str, Task] = {
+    "info": lambda config: task_info(),
+    "register": task_register,
+}
+
+
 def main(argv: list[str]) -> int:
     """Run one task given as a JSON object in ``argv[1]``; print the result as JSON."""
-    config: dict[str, Any] = json.loads(argv[1])
-    out = sys.stdout
-    sys.stdout = sys.stderr  # keep stdout clean for the one JSON result
-    task = config["task"]
-    if task == "info":
-        result = task_info()
-    elif task == "register":
-        result = task_register(config)
-    else:
-        raise SystemExit(f"unknown task {task!r}")
-    out.write(json.dumps(result) + "\n")
-    out.flush()
-    return 0
+    return worker_main(argv, TASKS)
 
 
 if __name__ == "__main__":

@@ -53,33 +53,54 @@ read "not run". Results and how to read them: ``docs/benchmarks.md``.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
 import os
 import pickle
-import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+# Run as a file, this script's folder is first on sys.path, so the shared module imports.
+from _common import (
+    MLFLOW_PYTHON_ENV,
+    RATIO_NOTE,
+    Peer,
+    clean_env,
+    close_store,
+    find_peer,
+    fmt_ratio,
+    fresh_dir,
+    load_average,
+    machine_info,
+    markdown_table,
+    median,
+    new_console,
+    new_parser,
+    open_store,
+    output_options,
+    peer_ratio,
+    print_header,
+    results_table,
+    say,
+    shipyard_importable,
+    shipyard_info,
+    write_json,
+)
+
 WORKER = Path(__file__).resolve().with_name("_registry_worker.py")
-MLFLOW_PYTHON_ENV = "SHIPYARD_BENCH_MLFLOW_PYTHON"
 INSTALL_HINT = (
     "to compare with MLflow: python -m venv .venv-mlflow && .venv-mlflow/bin/pip install "
     "mlflow pandas scikit-learn==<shipyard's version>, then pass --mlflow-python "
     f".venv-mlflow/bin/python (or set {MLFLOW_PYTHON_ENV})"
 )
-# Both kinds of child get these, so no telemetry call lands in a timing.
-QUIET_ENV = {"DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+# Versions shown for both sides, after python's.
+DISTS = ("scikit-learn", "pandas", "numpy")
+# The table's cells, in order.
+COLUMNS = ("workload", "shipyard", "mlflow", "ratio", "goal", "met")
 MODEL_NAME = "flights"
 GOAL_RATIO = 3.0
 CHILD_TIMEOUT_S = 300
@@ -184,39 +205,6 @@ def fmt_seconds(seconds: float | None) -> str:
     return f"{seconds:.2f} s"
 
 
-def median(values: list[float]) -> float | None:
-    """Median of the samples, or None when there are none."""
-    return statistics.median(values) if values else None
-
-
-def say(message: str) -> None:
-    """Progress on stderr, so stdout stays the report."""
-    print(message, file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def fresh_dir(prefix: str) -> Iterator[Path]:
-    """A new temporary directory, removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        yield Path(tmp)
-
-
-def _clean_env(extra: dict[str, str], omp_threads: int = 0) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
-    env.update(QUIET_ENV)
-    if omp_threads > 0:
-        env["OMP_NUM_THREADS"] = str(omp_threads)
-    env.update(extra)
-    return env
-
-
-def _load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 # --------------------------------------------------------------------------- the model
 
 
@@ -301,103 +289,20 @@ def records(frame: Any) -> list[dict[str, Any]]:
     ]
 
 
-# --------------------------------------------------------------------------- the peer
-
-
-class Peer:
-    """Runs ``_registry_worker.py`` tasks with the MLflow interpreter."""
-
-    def __init__(self, python: str) -> None:
-        self.python = python
-        self.env = _clean_env({})
-
-    def call(self, config: dict[str, Any]) -> dict[str, Any]:
-        """Run one task; return its JSON result."""
-        done = subprocess.run(
-            [self.python, str(WORKER), json.dumps(config)],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=CHILD_TIMEOUT_S,
-            check=False,
-        )
-        if done.returncode != 0:
-            tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-            raise RuntimeError(
-                f"MLflow worker failed ({config['task']}, exit {done.returncode}):\n{tail}"
-            )
-        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-        return result
-
-
-def find_peer(python: str | None) -> tuple[Peer | None, dict[str, str], str]:
-    """The MLflow peer if its interpreter can import mlflow, its versions, and why not."""
-    if not python:
-        return None, {}, f"no MLflow interpreter given; {INSTALL_HINT}"
-    peer = Peer(python)
-    try:
-        info = peer.call({"task": "info"})
-    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-        text = str(exc).strip()
-        first = text.splitlines()[-1] if text else type(exc).__name__
-        return None, {}, f"MLflow not usable with {python} ({first}); {INSTALL_HINT}"
-    return peer, {k: str(v) for k, v in info.items()}, ""
-
-
 # --------------------------------------------------------------------------- shipyard side
-
-
-def shipyard_info() -> dict[str, str]:
-    """Versions on the shipyard side, and the source revision when run from a checkout."""
-    import shipyard
-
-    info = {"python": platform.python_version()}
-    for dist in ("shipyard", "scikit-learn", "pandas", "numpy", "pyarrow", "sqlalchemy"):
-        try:
-            info[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            info[dist] = "not installed"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        done = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(shipyard.__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
-        )
-        if done.returncode == 0 and done.stdout.strip():
-            info["revision"] = done.stdout.strip()
-            dirty = subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
-                cwd=Path(shipyard.__file__).parent,
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-                env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
-            )
-            if dirty.stdout.strip():
-                info["revision"] += " + uncommitted changes"
-    return info
 
 
 def shipyard_register(home: Path, model: Any, frame: Any, target: Any) -> tuple[str, float]:
     """Register the pipeline in a fresh home; its URI and the time register_model took."""
     import shipyard
 
-    store = shipyard.Store.from_settings(shipyard.Settings(home=home))
+    store = open_store(home)
     start = time.perf_counter()
     version = shipyard.register_model(
         model, MODEL_NAME, training_data=frame, target=target, store=store
     )
     seconds = time.perf_counter() - start
-    for name in ("close", "dispose"):
-        method = getattr(store, name, None)
-        if callable(method):
-            method()
-            break
+    close_store(store)
     if int(version.version) != 1:
         raise RuntimeError(f"expected version 1 of a fresh registry, got {version.version}")
     return f"models:/{version.name}/{version.version}", seconds
@@ -577,7 +482,7 @@ def run_all(cfg: Config, peer: Peer | None, root: Path) -> dict[str, Any]:
     pickled = root / "pipeline.pkl"
     pickled.write_bytes(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
     sides: list[Side] = [
-        Side("pickle", sys.executable, _clean_env({}, cfg.omp_threads), str(pickled))
+        Side("pickle", sys.executable, clean_env({}, cfg.omp_threads), str(pickled))
     ]
     notes: dict[str, Any] = {"expected_proba": expected, "probe_row": row[0]}
 
@@ -587,7 +492,7 @@ def run_all(cfg: Config, peer: Peer | None, root: Path) -> dict[str, Any]:
         ship = Side(
             "shipyard",
             sys.executable,
-            _clean_env({"SHIPYARD_HOME": str(home)}, cfg.omp_threads),
+            clean_env({"SHIPYARD_HOME": str(home)}, cfg.omp_threads),
             uri,
         )
         ship.register_s = seconds
@@ -613,7 +518,7 @@ def run_all(cfg: Config, peer: Peer | None, root: Path) -> dict[str, Any]:
         ml = Side(
             "mlflow",
             peer.python,
-            _clean_env({"MLFLOW_TRACKING_URI": res["tracking_uri"]}, cfg.omp_threads),
+            clean_env({"MLFLOW_TRACKING_URI": res["tracking_uri"]}, cfg.omp_threads),
             uri,
         )
         ml.register_s = res["seconds"]
@@ -657,15 +562,22 @@ def run_all(cfg: Config, peer: Peer | None, root: Path) -> dict[str, Any]:
     return {"sides": sides, "profile": profile, "notes": notes}
 
 
-def _ratio(peer_s: float | None, ours_s: float | None) -> float | None:
-    if peer_s is None or ours_s is None or ours_s <= 0:
-        return None
-    return peer_s / ours_s
-
-
 def _met(ok: bool | None, quick: bool) -> str:
     text = "n/a" if ok is None else ("yes" if ok else "no")
     return text + (" (quick)" if quick else "")
+
+
+def _row(
+    workload: str, shipyard: str, mlflow: str, ratio: str = "-", goal: str = "-", met: str = "-"
+) -> dict[str, str]:
+    return {
+        "workload": workload,
+        "shipyard": shipyard,
+        "mlflow": mlflow,
+        "ratio": ratio,
+        "goal": goal,
+        "met": met,
+    }
 
 
 def build_rows(cfg: Config, result: dict[str, Any]) -> list[dict[str, str]]:
@@ -688,18 +600,15 @@ def build_rows(cfg: Config, result: dict[str, Any]) -> list[dict[str, str]]:
     ]
     for label, key, has_goal in timed:
         ours, theirs = med(ship, key), med(ml, key)
-        ratio = _ratio(theirs, ours)
+        ratio = peer_ratio(theirs, ours)
+        goal_cell, met_cell = "-", "-"
+        if has_goal:
+            goal_cell = f">= {GOAL_RATIO:.0f}x"
+            met_cell = _met(None if ratio is None else ratio >= GOAL_RATIO, cfg.quick)
         rows.append(
-            {
-                "workload": label,
-                "shipyard": fmt_seconds(ours),
-                "mlflow": fmt_seconds(theirs),
-                "ratio": "-" if ratio is None else f"{ratio:.1f}x",
-                "goal": f">= {GOAL_RATIO:.0f}x" if has_goal else "-",
-                "met": _met(None if ratio is None else ratio >= GOAL_RATIO, cfg.quick)
-                if has_goal
-                else "-",
-            }
+            _row(
+                label, fmt_seconds(ours), fmt_seconds(theirs), fmt_ratio(ratio), goal_cell, met_cell
+            )
         )
     floors = [
         ("floor: python -c pass (d)", median(floor.bare_s), median(ml.bare_s) if ml else None),
@@ -707,16 +616,7 @@ def build_rows(cfg: Config, result: dict[str, Any]) -> list[dict[str, str]]:
         ("floor: pickle.load + predict, import -> predict (d)", med(floor, "in_process_s"), None),
     ]
     for label, ours, theirs in floors:
-        rows.append(
-            {
-                "workload": label,
-                "shipyard": fmt_seconds(ours),
-                "mlflow": fmt_seconds(theirs) if ml else "not run",
-                "ratio": "-",
-                "goal": "-",
-                "met": "-",
-            }
-        )
+        rows.append(_row(label, fmt_seconds(ours), fmt_seconds(theirs) if ml else "not run"))
     for label, key in (
         ("registry's own cost: (a) minus the pickle floor (e)", "process_s"),
         ("registry's own cost: (b) minus the pickle floor (e)", "in_process_s"),
@@ -725,27 +625,16 @@ def build_rows(cfg: Config, result: dict[str, Any]) -> list[dict[str, str]]:
         ours, theirs = (
             None if x is None or base is None else x - base for x in (med(ship, key), med(ml, key))
         )
-        ratio = _ratio(theirs, ours)
-        rows.append(
-            {
-                "workload": label,
-                "shipyard": fmt_seconds(ours),
-                "mlflow": fmt_seconds(theirs),
-                "ratio": "-" if ratio is None else f"{ratio:.1f}x",
-                "goal": "-",
-                "met": "-",
-            }
-        )
-    reg = _ratio(ml.register_s if ml else None, ship.register_s if ship else None)
+        ratio = peer_ratio(theirs, ours)
+        rows.append(_row(label, fmt_seconds(ours), fmt_seconds(theirs), fmt_ratio(ratio)))
+    reg = peer_ratio(ml.register_s if ml else None, ship.register_s if ship else None)
     rows.append(
-        {
-            "workload": "setup: register the model, once (f)",
-            "shipyard": fmt_seconds(ship.register_s if ship else None),
-            "mlflow": fmt_seconds(ml.register_s if ml else None),
-            "ratio": "-" if reg is None else f"{reg:.1f}x",
-            "goal": "-",
-            "met": "-",
-        }
+        _row(
+            "setup: register the model, once (f)",
+            fmt_seconds(ship.register_s if ship else None),
+            fmt_seconds(ml.register_s if ml else None),
+            fmt_ratio(reg),
+        )
     )
     profile = result["profile"]
     if profile is not None:
@@ -756,14 +645,13 @@ def build_rows(cfg: Config, result: dict[str, Any]) -> list[dict[str, str]]:
         shape = f"{profile['rows']:,} x {profile['columns']} ({nbytes / 2**20:.1f} MiB Arrow)"
         seconds = profile["seconds_median"]
         rows.append(
-            {
-                "workload": f"profile {shape}: wall time (g)",
-                "shipyard": fmt_seconds(seconds),
-                "mlflow": "-",
-                "ratio": "-",
-                "goal": f"< {GOAL_SECONDS:.0f} s",
-                "met": _met(seconds < GOAL_SECONDS, cfg.quick),
-            }
+            _row(
+                f"profile {shape}: wall time (g)",
+                fmt_seconds(seconds),
+                "-",
+                goal=f"< {GOAL_SECONDS:.0f} s",
+                met=_met(seconds < GOAL_SECONDS, cfg.quick),
+            )
         )
         for label, key, goal in (
             ("peak RSS above baseline", "rss_peak", True),
@@ -771,14 +659,13 @@ def build_rows(cfg: Config, result: dict[str, Any]) -> list[dict[str, str]]:
         ):
             ratio = memory[key] / nbytes
             rows.append(
-                {
-                    "workload": f"profile: {label} (g)",
-                    "shipyard": f"{memory[key] / 2**20:.1f} MiB ({ratio:.2f}x)",
-                    "mlflow": "-",
-                    "ratio": "-",
-                    "goal": f"< {GOAL_MEMORY_RATIO:.0f}x data" if goal else "-",
-                    "met": _met(ratio < GOAL_MEMORY_RATIO, cfg.quick) if goal else "-",
-                }
+                _row(
+                    f"profile: {label} (g)",
+                    f"{memory[key] / 2**20:.1f} MiB ({ratio:.2f}x)",
+                    "-",
+                    goal=f"< {GOAL_MEMORY_RATIO:.0f}x data" if goal else "-",
+                    met=_met(ratio < GOAL_MEMORY_RATIO, cfg.quick) if goal else "-",
+                )
             )
     return rows
 
@@ -869,32 +756,11 @@ def render(
     peer_note: str,
 ) -> None:
     """Print machine info, the table, the footnotes, the samples and the checks with rich."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:  # piped or redirected: rich would assume 80 columns
-        console = Console(width=130)
-    ship, ml = machine["shipyard_side"], machine["mlflow_side"]
-    console.print(
-        f"[bold]Registry benchmark[/bold] {machine['date']}  "
-        f"{machine['cpu_count']} cores, {machine['platform']}, load average "
-        f"{machine['load_average_start']} at start, {machine['load_average_end']} at end"
-    )
-    console.print(
-        f"shipyard {ship.get('shipyard')}"
-        + (f" at {ship['revision']}" if "revision" in ship else "")
-        + f" (python {ship.get('python')}, scikit-learn {ship.get('scikit-learn')}, "
-        f"pandas {ship.get('pandas')}, numpy {ship.get('numpy')})"
-    )
-    if ml:
-        console.print(
-            f"mlflow {ml.get('mlflow')} (python {ml.get('python')}, scikit-learn "
-            f"{ml.get('scikit-learn')}, pandas {ml.get('pandas')}, numpy {ml.get('numpy')}), "
-            f"SQLite backend, sklearn flavor saved with {cfg.mlflow_format}"
-        )
-    else:
-        console.print(f"mlflow: not run ({peer_note})")
+    console = new_console(width=130)
+    flavor = f", sklearn flavor saved with {cfg.mlflow_format}"
+    print_header(console, "Registry benchmark", machine, DISTS, flavor, peer_note)
     if "shipyard_missing" in result["notes"]:
         console.print(
             f"[yellow]shipyard side not run:[/yellow] {result['notes']['shipyard_missing']}"
@@ -904,17 +770,8 @@ def render(
         f"numeric columns; medians over {cfg.repeat} fresh process(es) per side"
         + ("  [quick sizes]" if cfg.quick else "")
     )
-    table = Table()
-    table.add_column("workload", no_wrap=True)
-    for header in ("shipyard", "MLflow", "ratio", "goal"):
-        table.add_column(header, justify="right", no_wrap=True)
-    table.add_column("met", justify="center")
-    for row in rows:
-        table.add_row(
-            row["workload"], row["shipyard"], row["mlflow"], row["ratio"], row["goal"], row["met"]
-        )
-    console.print(table)
-    console.print("ratio = MLflow time / shipyard time (higher: shipyard faster)")
+    console.print(results_table(cells(rows)))
+    console.print(RATIO_NOTE)
     if cfg.quick:
         console.print(
             "[yellow]quick sizes:[/yellow] fewer samples and a smaller profiled table; this "
@@ -944,32 +801,18 @@ def render(
                 f"{entry['entry_module']} ({entry['entry_cumulative_ms']:.0f} ms)",
             )
         console.print(imports)
-    if not ml:
+    if not machine["mlflow_side"]:
         console.print(f"[yellow]MLflow columns not run:[/yellow] {INSTALL_HINT}")
 
 
-def markdown_table(rows: list[dict[str, str]]) -> str:
-    """The results table as Markdown, for docs/benchmarks.md."""
-    lines = [
-        "| workload | shipyard | MLflow | ratio | goal | met |",
-        "|---|---:|---:|---:|---|---|",
-    ]
-    for row in rows:
-        lines.append(
-            f"| {row['workload'].strip()} | {row['shipyard']} | {row['mlflow']} | "
-            f"{row['ratio']} | {row['goal']} | {row['met']} |"
-        )
-    return "\n".join(lines)
+def cells(rows: list[dict[str, str]]) -> list[list[str]]:
+    """The table's cells: workload, shipyard, MLflow, ratio, goal, met."""
+    return [[row[key] for key in COLUMNS] for row in rows]
 
 
 def parse_args(argv: list[str] | None) -> tuple[Config, str | None, Path | None, bool]:
     """Command-line options into a Config, the MLflow interpreter and the JSON path."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument(
-        "--mlflow-python",
-        default=os.environ.get(MLFLOW_PYTHON_ENV),
-        help=f"python of a venv with mlflow installed (default: ${MLFLOW_PYTHON_ENV})",
-    )
+    p = new_parser(__doc__)
     p.add_argument("--repeat", type=int, help="fresh processes per side (7; quick: 2)")
     p.add_argument("--train-rows", type=int, help="rows the pipeline is trained on (5000)")
     p.add_argument("--profile-rows", type=int, help="rows of the profiled table (1000000)")
@@ -994,9 +837,7 @@ def parse_args(argv: list[str] | None) -> tuple[Config, str | None, Path | None,
         "stall the first predict for a second",
     )
     p.add_argument("--skip-profile", action="store_true", help="leave the profile rows out")
-    p.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
-    p.add_argument("--json", type=Path, help="also write the results to this JSON file")
-    p.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    output_options(p)
     args = p.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     cfg = Config(
@@ -1019,29 +860,22 @@ def main(argv: list[str] | None = None) -> int:
     with fresh_dir("shipyard-bench-registry-") as root:
         # Nothing should land in the working directory, even if a default store is touched.
         os.environ["SHIPYARD_HOME"] = str(root / "default-home")
-        try:
-            import shipyard  # noqa: F401
-        except ImportError as exc:
-            say(f"shipyard is not importable ({exc}); run this from shipyard's environment")
+        if not shipyard_importable():
             return 2
-        peer, peer_info, peer_note = find_peer(mlflow_python)
+        peer, peer_info, peer_note = find_peer(
+            mlflow_python, WORKER, INSTALL_HINT, timeout=CHILD_TIMEOUT_S
+        )
         if peer is None:
             say(peer_note)
-        machine = {
-            "date": datetime.now(UTC).date().isoformat(),
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(terse=True),
-            "shipyard_side": shipyard_info(),
-            "mlflow_side": peer_info,
-            "load_average_start": _load_average(),
-        }
+        dists = ("shipyard", *DISTS, "pyarrow", "sqlalchemy")
+        machine = machine_info(shipyard_info(dists, mark_dirty=True), peer_info, terse=True)
         result = run_all(cfg, peer, root)
-        machine["load_average_end"] = _load_average()
+        machine["load_average_end"] = load_average()
     rows = build_rows(cfg, result)
     render(cfg, rows, machine, result, peer_note)
     if as_markdown:
         print()
-        print(markdown_table(rows))
+        print(markdown_table(cells(rows)))
     if json_path is not None:
         payload = {
             "config": asdict(cfg),
@@ -1053,7 +887,7 @@ def main(argv: list[str] | None = None) -> int:
             "profile": result["profile"],
             "setup": result["notes"],
         }
-        json_path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+        write_json(json_path, payload)
     return 0
 
 

@@ -37,25 +37,40 @@ them: ``docs/benchmarks.md``.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import gc
-import json
 import os
-import platform
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-# Run as a file, this script's folder is first on sys.path, so the shared data module imports.
+# Run as a file, this script's folder is first on sys.path, so the shared modules import.
+from _common import (
+    MLFLOW_PYTHON_ENV,
+    RATIO_NOTE,
+    Peer,
+    close_store,
+    find_peer,
+    fmt_ratio,
+    fresh_dir,
+    load_average,
+    machine_info,
+    markdown_table,
+    median,
+    new_console,
+    new_parser,
+    open_store,
+    output_options,
+    peer_ratio,
+    print_header,
+    results_table,
+    say,
+    shipyard_importable,
+    shipyard_info,
+    time_calls,
+    write_json,
+)
 from _tracking_data import (
     METRIC_EXPERIMENT,
     METRIC_KEYS,
@@ -69,12 +84,14 @@ from _tracking_data import (
 )
 
 WORKER = Path(__file__).resolve().with_name("_mlflow_worker.py")
-MLFLOW_PYTHON_ENV = "SHIPYARD_BENCH_MLFLOW_PYTHON"
 INSTALL_HINT = (
     "to compare with MLflow: python -m venv .venv-mlflow && .venv-mlflow/bin/pip install mlflow, "
     f"then pass --mlflow-python .venv-mlflow/bin/python (or set {MLFLOW_PYTHON_ENV})"
 )
-PEER_ENV = {"DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+# The worker's progress lines, passed on to this script's stderr as they come.
+RELAY = "  mlflow setup:"
+# Versions shown for both sides, after python's.
+DISTS = ("sqlalchemy", "pandas")
 
 FULL = {"points": 100_000, "log_metric_points": 2_000, "runs": 10_000, "queries": 5}
 QUICK = {"points": 5_000, "log_metric_points": 500, "runs": 500, "queries": 5}
@@ -109,51 +126,19 @@ def fmt_seconds(seconds: float | None) -> str:
     return f"{seconds:.0f} s"
 
 
-def median(values: list[float]) -> float | None:
-    """Median of the samples, or None when there are none."""
-    return statistics.median(values) if values else None
-
-
 def short(n: int) -> str:
     """10000 -> '10k', 2500 -> '2,500'."""
     return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else f"{n:,}"
 
 
-def say(message: str) -> None:
-    """Progress on stderr, so stdout stays the report."""
-    print(message, file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def fresh_dir(prefix: str) -> Iterator[Path]:
-    """A new temporary directory, removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        yield Path(tmp)
-
-
 # --------------------------------------------------------------------------- shipyard half
-
-
-def _store(home: Path) -> Any:
-    import shipyard
-
-    return shipyard.Store.from_settings(shipyard.Settings(home=home))
-
-
-def _close(store: Any) -> None:
-    """Release the store's connections, if it has a way to."""
-    for name in ("close", "dispose"):
-        method = getattr(store, name, None)
-        if callable(method):
-            method()
-            return
 
 
 def shipyard_log_metrics(home: Path, points: int) -> dict[str, Any]:
     """``run.log_metric`` per point in one run; timed from ``start_run`` to its exit."""
     import shipyard
 
-    store = _store(home)
+    store = open_store(home)
     data = metric_points(points)
     # Untimed warm-up: creates the schema and the experiment, as the MLflow side does.
     with shipyard.start_run(METRIC_EXPERIMENT, store=store) as warm:
@@ -170,7 +155,7 @@ def shipyard_log_metrics(home: Path, points: int) -> dict[str, Any]:
         abs(stored.metrics.get(k, float("nan")) - v) < 1e-12 for k, v in expected.items()
     )
     history_len = len(shipyard.get_metric_history(run.run_id, data[0][0], store=store))
-    _close(store)
+    close_store(store)
     return {
         "seconds": seconds,
         "points": len(data),
@@ -190,22 +175,11 @@ def _idx_from_frame(frame: Any) -> list[int] | None:
     return None
 
 
-def _time_calls(call: Callable[[], Any], times: int) -> tuple[list[float], Any]:
-    result = call()  # warm-up
-    samples: list[float] = []
-    for _ in range(times):
-        gc.collect()
-        start = time.perf_counter()
-        result = call()
-        samples.append(time.perf_counter() - start)
-    return samples, result
-
-
 def shipyard_search(home: Path, runs: int, queries: int) -> dict[str, Any]:
     """Create ``runs`` runs, then time ``search_runs`` as objects and as a DataFrame."""
     import shipyard
 
-    store = _store(home)
+    store = open_store(home)
     specs = run_specs(runs)
     setup_start = time.perf_counter()
     for i, spec in enumerate(specs, start=1):
@@ -237,9 +211,9 @@ def shipyard_search(home: Path, runs: int, queries: int) -> dict[str, Any]:
             store=store,
         )
 
-    list_s, found = _time_calls(as_list, queries)
-    frame_s, frame = _time_calls(as_frame, queries)
-    _close(store)
+    list_s, found = time_calls(as_list, queries)
+    frame_s, frame = time_calls(as_frame, queries)
+    close_store(store)
     return {
         "setup_s": setup_s,
         "list_query_s": list_s,
@@ -251,84 +225,6 @@ def shipyard_search(home: Path, runs: int, queries: int) -> dict[str, Any]:
         "list_idx": _idx_from_runs(found),
         "frame_idx": _idx_from_frame(frame),
     }
-
-
-def shipyard_info() -> dict[str, str]:
-    """Versions on the shipyard side, and the source revision when run from a checkout."""
-    import shipyard
-
-    info = {"python": platform.python_version()}
-    for dist in ("shipyard", "sqlalchemy", "pandas"):
-        try:
-            info[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            info[dist] = "not installed"
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(shipyard.__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
-        )
-        if done.returncode == 0 and done.stdout.strip():
-            info["revision"] = done.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return info
-
-
-# --------------------------------------------------------------------------- MLflow half
-
-
-class Peer:
-    """Runs ``_mlflow_worker.py`` tasks with the MLflow interpreter."""
-
-    def __init__(self, python: str) -> None:
-        self.python = python
-        self.env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
-        self.env.update(PEER_ENV)
-
-    def call(self, config: dict[str, Any]) -> dict[str, Any]:
-        """Run one task; relay the worker's progress lines; return its JSON result."""
-        with tempfile.TemporaryFile("w+") as out:
-            proc = subprocess.Popen(
-                [self.python, str(WORKER), json.dumps(config)],
-                stdout=out,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=self.env,
-            )
-            assert proc.stderr is not None
-            other: list[str] = []
-            for line in proc.stderr:
-                if line.startswith("  mlflow setup:"):
-                    say(line.rstrip())
-                else:
-                    other.append(line)
-            code = proc.wait()
-            out.seek(0)
-            text = out.read()
-        if code != 0:
-            tail = "".join(other[-15:])
-            raise RuntimeError(f"MLflow worker failed ({config['task']}, exit {code}):\n{tail}")
-        result: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
-        return result
-
-
-def find_peer(python: str | None) -> tuple[Peer | None, dict[str, str], str]:
-    """The MLflow peer if its interpreter can import mlflow, its versions, and why not."""
-    if not python:
-        return None, {}, f"no MLflow interpreter given; {INSTALL_HINT}"
-    peer = Peer(python)
-    try:
-        info = peer.call({"task": "info"})
-    except (OSError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        return None, {}, f"MLflow not usable with {python} ({first}); {INSTALL_HINT}"
-    return peer, {k: str(v) for k, v in info.items()}, ""
 
 
 # --------------------------------------------------------------------------- driver
@@ -384,12 +280,6 @@ def run_all(cfg: Config, peer: Peer | None) -> dict[str, Any]:
     return raw
 
 
-def _ratio(peer_s: float | None, ours_s: float | None) -> float | None:
-    if peer_s is None or ours_s is None or ours_s <= 0:
-        return None
-    return peer_s / ours_s
-
-
 def build_rows(cfg: Config, raw: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """One row per comparison: medians over repeats, ratio and goal."""
     ship_log = median([r["seconds"] for r in raw["shipyard_log"]])
@@ -442,7 +332,7 @@ def build_rows(cfg: Config, raw: dict[str, list[Any]]) -> list[dict[str, Any]]:
         },
     ]
     for row in rows:
-        row["ratio"] = _ratio(row["mlflow_s"], row["shipyard_s"])
+        row["ratio"] = peer_ratio(row["mlflow_s"], row["shipyard_s"])
         row["goal"], row["met"] = _goal(row)
         if cfg.quick and row["met"] != "-":
             row["met"] += " (quick)"
@@ -465,19 +355,19 @@ def notes(cfg: Config) -> list[str]:
     ]
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """The results table as Markdown, for docs/benchmarks.md."""
-    lines = [
-        "| workload | shipyard | MLflow | ratio | goal | met |",
-        "|---|---:|---:|---:|---|---|",
+def cells(rows: list[dict[str, Any]]) -> list[list[str]]:
+    """The table's cells, formatted: workload, shipyard, MLflow, ratio, goal, met."""
+    return [
+        [
+            row["workload"],
+            fmt_seconds(row["shipyard_s"]),
+            fmt_seconds(row["mlflow_s"]),
+            fmt_ratio(row["ratio"]),
+            row["goal"],
+            row["met"],
+        ]
+        for row in rows
     ]
-    for row in rows:
-        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.1f}x"
-        lines.append(
-            f"| {row['workload']} | {fmt_seconds(row['shipyard_s'])} | "
-            f"{fmt_seconds(row['mlflow_s'])} | {ratio} | {row['goal']} | {row['met']} |"
-        )
-    return "\n".join(lines)
 
 
 def _goal(row: dict[str, Any]) -> tuple[str, str]:
@@ -539,54 +429,14 @@ def render(
     peer_note: str,
 ) -> None:
     """Print machine info, the results table and the sanity checks with rich."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    if not console.is_terminal:  # piped or redirected: rich would assume 80 columns
-        console = Console(width=120)
-    ship, ml = machine["shipyard_side"], machine["mlflow_side"]
-    console.print(
-        f"[bold]Tracking benchmark[/bold] {machine['date']}  "
-        f"{machine['cpu_count']} cores, {machine['platform']}, load average "
-        f"{machine['load_average_start']} at start, {machine['load_average_end']} at end"
-    )
-    console.print(
-        f"shipyard {ship.get('shipyard')}"
-        + (f" at {ship['revision']}" if "revision" in ship else "")
-        + f" (python {ship.get('python')}, "
-        f"sqlalchemy {ship.get('sqlalchemy')}, pandas {ship.get('pandas')})"
-    )
-    if ml:
-        console.print(
-            f"mlflow {ml.get('mlflow')} (python {ml.get('python')}, "
-            f"sqlalchemy {ml.get('sqlalchemy')}, pandas {ml.get('pandas')}), SQLite backend"
-        )
-    else:
-        console.print(f"mlflow: not run ({peer_note})")
+    console = new_console(width=120)
+    print_header(console, "Tracking benchmark", machine, DISTS, "", peer_note)
     console.print(
         f"medians over {cfg.repeat} repeat(s), fresh stores each"
         + ("  [quick sizes]" if cfg.quick else "")
     )
-    table = Table(show_lines=False)
-    table.add_column("workload", no_wrap=True)
-    table.add_column("shipyard", justify="right", no_wrap=True)
-    table.add_column("MLflow", justify="right", no_wrap=True)
-    table.add_column("ratio", justify="right", no_wrap=True)
-    table.add_column("goal", justify="right", no_wrap=True)
-    table.add_column("met", justify="center")
-    for row in rows:
-        ratio = row["ratio"]
-        table.add_row(
-            row["workload"],
-            fmt_seconds(row["shipyard_s"]),
-            fmt_seconds(row["mlflow_s"]),
-            "-" if ratio is None else f"{ratio:.1f}x",
-            row["goal"],
-            row["met"],
-        )
-    console.print(table)
-    console.print("ratio = MLflow time / shipyard time (higher: shipyard faster)")
+    console.print(results_table(cells(rows)))
+    console.print(RATIO_NOTE)
     if cfg.quick:
         console.print(
             "[yellow]quick sizes:[/yellow] the goals are set for the full sizes (MLflow's fixed "
@@ -596,18 +446,13 @@ def render(
         console.print(line)
     for line in checks:
         console.print(line)
-    if not ml:
+    if not machine["mlflow_side"]:
         console.print(f"[yellow]MLflow columns not run:[/yellow] {INSTALL_HINT}")
 
 
 def parse_args(argv: list[str] | None) -> tuple[Config, str | None, Path | None, bool]:
     """Command-line options into a Config, the MLflow interpreter and the JSON path."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument(
-        "--mlflow-python",
-        default=os.environ.get(MLFLOW_PYTHON_ENV),
-        help=f"python of a venv with mlflow installed (default: ${MLFLOW_PYTHON_ENV})",
-    )
+    p = new_parser(__doc__)
     p.add_argument("--repeat", type=int, default=3, help="repeats per measurement (median)")
     p.add_argument("--points", type=int, help="metric points in the logging run (100000)")
     p.add_argument(
@@ -618,9 +463,7 @@ def parse_args(argv: list[str] | None) -> tuple[Config, str | None, Path | None,
     p.add_argument("--batch-size", type=int, default=1000, help="metrics per log_batch call")
     p.add_argument("--runs", type=int, help="runs in the search workload (10000)")
     p.add_argument("--queries", type=int, help="timed calls per search, after a warm-up (5)")
-    p.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
-    p.add_argument("--json", type=Path, help="also write the results to this JSON file")
-    p.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    output_options(p)
     args = p.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     points = args.points or sizes["points"]
@@ -638,14 +481,6 @@ def parse_args(argv: list[str] | None) -> tuple[Config, str | None, Path | None,
     return cfg, args.mlflow_python, args.json, args.markdown
 
 
-def _load_average() -> list[float] | None:
-    """1, 5 and 15 minute load averages (other work on the machine slows both sides)."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def _slim(sample: dict[str, Any]) -> dict[str, Any]:
     """A raw sample without the long per-row lists, for the JSON file."""
     return {k: v for k, v in sample.items() if k not in ("idx", "list_idx", "frame_idx")}
@@ -657,30 +492,20 @@ def main(argv: list[str] | None = None) -> int:
     with fresh_dir("shipyard-bench-home-") as default_home:
         # Nothing should land in the working directory, even if a default store is touched.
         os.environ["SHIPYARD_HOME"] = str(default_home)
-        try:
-            import shipyard  # noqa: F401
-        except ImportError as exc:
-            say(f"shipyard is not importable ({exc}); run this from shipyard's environment")
+        if not shipyard_importable():
             return 2
-        peer, peer_info, peer_note = find_peer(mlflow_python)
+        peer, peer_info, peer_note = find_peer(mlflow_python, WORKER, INSTALL_HINT, relay=RELAY)
         if peer is None:
             say(peer_note)
-        machine = {
-            "date": datetime.now(UTC).date().isoformat(),
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "shipyard_side": shipyard_info(),
-            "mlflow_side": peer_info,
-            "load_average_start": _load_average(),
-        }
+        machine = machine_info(shipyard_info(("shipyard", *DISTS)), peer_info)
         raw = run_all(cfg, peer)
-        machine["load_average_end"] = _load_average()
+        machine["load_average_end"] = load_average()
     rows = build_rows(cfg, raw)
     checks = sanity(raw)
     render(cfg, rows, machine, checks, peer_note)
     if as_markdown:
         print()
-        print(markdown_table(rows))
+        print(markdown_table(cells(rows)))
     if json_path is not None:
         payload = {
             "config": asdict(cfg),
@@ -695,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
             "notes": notes(cfg),
             "raw": {name: [_slim(s) for s in samples] for name, samples in raw.items()},
         }
-        json_path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        write_json(json_path, payload)
     return 0
 
 
