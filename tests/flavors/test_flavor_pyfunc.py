@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,3 +126,32 @@ def test_bad_code_paths(make_paths: Any, message: str, tmp_path: Path) -> None:
     folder.mkdir()
     with pytest.raises(InvalidInputError, match=message):
         get_flavor("pyfunc").save(Lookup(), folder, code_paths=make_paths(tmp_path))
+
+
+def test_models_whose_code_shares_a_module_name_each_get_their_own(tmp_path: Path) -> None:
+    import importlib
+
+    flavor = get_flavor("pyfunc")
+    loaded = []
+    for answer in (1, 2):
+        source = tmp_path / f"src{answer}"
+        source.mkdir()
+        (source / "helper_rule.py").write_text(
+            f"class Rule:\n    def predict(self, data):\n        return [{answer}] * len(data)\n"
+        )
+        sys.path.insert(0, str(source))
+        try:
+            module = importlib.import_module("helper_rule")
+            model = module.Rule()
+            folder = tmp_path / f"model{answer}"
+            folder.mkdir()
+            config = flavor.save(model, folder, code_paths=[str(source / "helper_rule.py")])
+        finally:
+            sys.path.remove(str(source))
+            sys.modules.pop("helper_rule", None)
+        loaded.append((folder, json.loads(json.dumps(config))))
+    first, second = (flavor.load(folder, config) for folder, config in loaded)
+    frame = pd.DataFrame({"x": [0, 0]})
+    assert list(first.predict(frame)) == [1, 1]
+    assert list(second.predict(frame)) == [2, 2]
+    assert "helper_rule" not in sys.modules

@@ -108,10 +108,13 @@ def test_two_models_at_one_artifact_path_of_a_run_are_refused(store: shipyard.St
     X, y = _flights()
     with shipyard.start_run("flights", store=store, capture_env=False) as run:
         run.log_model(_pipeline().fit(X, y), "delays", training_data=X)
-        with pytest.raises(ConflictError, match="already has a model at 'model'"):
-            run.log_model(_pipeline().fit(X, y), "delays", training_data=X)
+        for same in ("model", "./model", "model/"):
+            with pytest.raises(ConflictError, match="already has artifacts under 'model'"):
+                run.log_model(_pipeline().fit(X, y), "delays", artifact_path=same)
         second = run.log_model(_pipeline().fit(X, y), "delays", artifact_path="model-2")
     assert second.version == 2
+    first = shipyard.load_model("models:/delays/1", store=store)
+    assert first.predict(X.head(2)).shape == (2,)
 
 
 @pytest.mark.parametrize(
@@ -352,3 +355,77 @@ def test_extra_columns_are_dropped_or_refused_as_set(make_store: MakeStore) -> N
     strict = shipyard.load_model("models:/delays/1", store=make_store(extra_columns="refuse"))
     with pytest.raises(SchemaValidationError, match="gate"):
         strict.predict([record])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"metrics": {"auc": "high"}}, "metric 'auc' must be a real number"),
+        ({"metrics": {"auc": True}}, "metric 'auc' must be a real number"),
+        ({"tags": {"k" * 300: "v"}}, "tag key"),
+    ],
+    ids=["metric text", "metric bool", "long tag key"],
+)
+def test_bad_metadata_is_refused_before_anything_is_stored(
+    store: shipyard.Store, kwargs: dict[str, object], match: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=match):
+        _register(store, **kwargs)
+    assert shipyard.list_models(store=store) == []
+    assert shipyard.list_datasets(store=store) == []
+    assert not (store.settings.home_dir / "artifacts" / "models").exists()
+
+
+def test_numpy_metrics_are_stored_as_floats(store: shipyard.Store) -> None:
+    version = _register(store, metrics={"auc": np.float32(0.5), "n": np.int64(3)})
+    assert version.metrics == {"auc": 0.5, "n": 3.0}
+
+
+@pytest.mark.parametrize("version", ["\u00b2", "0", "-1", str(2**31), 10**20, True, 1.0], ids=repr)
+def test_version_numbers_are_checked(store: shipyard.Store, version: object) -> None:
+    _register(store)
+    with pytest.raises(InvalidInputError, match="a version number is a whole number from 1"):
+        shipyard.set_alias("delays", "champion", version, store=store)  # type: ignore[arg-type]
+    if isinstance(version, str) and version.isascii() and version.isdigit():
+        with pytest.raises(InvalidInputError, match="a version number is a whole number"):
+            shipyard.load_model(f"models:/delays/{version}", store=store)
+
+
+def test_a_version_number_as_text_works_like_a_number(store: shipyard.Store) -> None:
+    _register(store)
+    shipyard.set_model_version_tags("delays", "1", {"ok": "yes"}, store=store)  # type: ignore[arg-type]
+    assert shipyard.get_model_version("delays", "1", store=store).tags == {"ok": "yes"}
+
+
+def test_a_manifest_naming_files_outside_the_folder_is_refused(store: shipyard.Store) -> None:
+    version = _register(store)
+    path = _stored_file(store, version, "shipyard-model.json")
+    manifest = json.loads(path.read_text())
+    manifest["files"]["../../outside.txt"] = {"sha256": "0" * 64, "size": 1}
+    folder = path.parent
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(CorruptedArtifactError, match="outside the model folder"):
+        shipyard.load_model(str(folder))
+
+
+def test_concurrent_new_aliases_do_not_collide(store: shipyard.Store) -> None:
+    _register(store)
+    _register(store)
+    errors: list[BaseException] = []
+
+    def point(version: int) -> None:
+        try:
+            shipyard.set_alias("delays", "champion", version, store=store)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=point, args=(1 + i % 2,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    history = shipyard.alias_history("delays", "champion", store=store)
+    assert len(history) == 6
+    assert history[0].previous_version is None
+    assert all(e.previous_version is not None for e in history[1:])

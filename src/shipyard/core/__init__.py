@@ -27,6 +27,7 @@ from shipyard.core.errors import (
     StoreError,
 )
 from shipyard.core.settings import Settings
+from shipyard.core.signature import SchemaValidationError
 
 __all__ = [
     "AliasEvent",
@@ -49,6 +50,7 @@ __all__ = [
     "RunInput",
     "RunStatus",
     "SchemaOutdatedError",
+    "SchemaValidationError",
     "Settings",
     "ShipyardError",
     "StoreError",

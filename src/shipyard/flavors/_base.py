@@ -178,7 +178,13 @@ def from_library(model: object, library: str) -> bool:
 
 def saved_file(path: Path, config: Mapping[str, Any], default: str, *, flavor: str) -> Path:
     """The model file named in ``config`` (or ``default``) inside ``path``; it must exist."""
-    file = path / str(config.get("file", default))
+    name = str(config.get("file", default))
+    file = path / name
+    if Path(name).is_absolute() or ".." in Path(name).parts or "\\" in name:
+        raise CorruptedArtifactError(
+            f"The {flavor} model config names the file {name!r}, which is outside the model "
+            "folder; the model is refused."
+        )
     if not file.is_file():
         raise CorruptedArtifactError(
             f"The {flavor} model folder {str(path)!r} lacks its model file {file.name!r}; "

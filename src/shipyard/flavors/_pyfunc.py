@@ -8,7 +8,8 @@ import pickle
 import shutil
 import sys
 import sysconfig
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -124,18 +125,20 @@ class PyfuncFlavor(Flavor):
                 f"This pyfunc model carries its code as Python {saved_on} bytecode; this is "
                 f"Python {running}. Load it with Python {saved_on}, or save it again here."
             )
-        if config.get("code_paths"):
-            code = str(path / _CODE)
-            if code not in sys.path:
-                sys.path.insert(0, code)
+        code = path / _CODE if config.get("code_paths") else None
         try:
-            with file.open("rb") as handle:
+            with _code_on_path(code), file.open("rb") as handle:
                 model = pickle.load(handle)
         except ModuleNotFoundError as exc:
             raise ConfigError(
                 f"Loading the pyfunc model needs the module {exc.name!r}, which cannot be "
                 f"imported here. Install it ({self.requirements(config)}), or save the "
                 "model with code_paths=[...] naming the files that define it."
+            ) from exc
+        except (AttributeError, ImportError, TypeError) as exc:
+            raise ConfigError(
+                f"{str(file)!r} does not unpickle with the packages installed here ({exc}); "
+                f"install what the model was saved with: {self.requirements(config)}"
             ) from exc
         except (pickle.UnpicklingError, EOFError) as exc:
             raise CorruptedArtifactError(
@@ -170,6 +173,35 @@ class _PyfuncClassifier(_PyfuncPredictor):
         import numpy as np
 
         return np.asarray(self.model.predict_proba(data))
+
+
+@contextmanager
+def _code_on_path(code: Path | None) -> Iterator[None]:
+    """Import a model's own code from its folder while it is unpickled, and only then.
+
+    Modules of the same name imported earlier (another model's ``helper.py``) are set
+    aside for the duration, so each model gets its own; afterwards they are put back.
+    The unpickled model keeps references to the modules it was built from.
+    """
+    if code is None:
+        yield
+        return
+    names = {p.stem for p in code.glob("*.py")} | {
+        p.name for p in code.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+    }
+
+    def ours(module: str) -> bool:
+        return module.partition(".")[0] in names
+
+    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if ours(name)}
+    sys.path.insert(0, str(code))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(code))
+        for name in [n for n in sys.modules if ours(n)]:
+            del sys.modules[name]
+        sys.modules.update(saved)
 
 
 def _copy_code(sources: list[Path], target: Path) -> list[str]:

@@ -59,6 +59,11 @@ class SklearnFlavor(Flavor):
                 f"Loading {str(file)!r} needs the module {exc.name!r}, which is not installed; "
                 f"install what the model was saved with: {self.requirements(config)}"
             ) from exc
+        except (AttributeError, ImportError, TypeError) as exc:
+            raise ConfigError(
+                f"{str(file)!r} does not unpickle with the packages installed here ({exc}); "
+                f"install what the model was saved with: {self.requirements(config)}"
+            ) from exc
         except (pickle.UnpicklingError, EOFError) as exc:
             raise CorruptedArtifactError(
                 f"{str(file)!r} is not a readable pickle ({exc}); save the model again."

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import getpass
 import re
+from collections.abc import Mapping
+from typing import Literal
 
 from shipyard.core.errors import InvalidInputError
+from shipyard.core.settings import Settings
 
-__all__ = ["check_name", "current_user"]
+__all__ = ["MAX_KEY_LENGTH", "check_key", "check_name", "clean_texts", "current_user"]
+
+#: The width of the key columns of params, tags and metrics.
+MAX_KEY_LENGTH = 250
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
 
@@ -31,3 +37,35 @@ def current_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return ""
+
+
+def check_key(kind: str, key: object) -> str:
+    """A param, tag or metric key: non-empty text of at most MAX_KEY_LENGTH characters."""
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidInputError(f"{kind} key must be a non-empty string, got {key!r}")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidInputError(
+            f"{kind} key {key[:40]!r}... is {len(key)} characters; the limit is {MAX_KEY_LENGTH}"
+        )
+    if any(ord(ch) < 32 for ch in key):
+        raise InvalidInputError(f"{kind} key {key!r} contains control characters")
+    return key
+
+
+def clean_texts(
+    kind: Literal["param", "tag"], values: Mapping[str, object], settings: Settings
+) -> dict[str, str]:
+    """Params or tags as text, with valid keys and values within the kind's length limit."""
+    setting = f"max_{kind}_length"
+    limit: int = getattr(settings, setting)
+    clean = {}
+    for key, value in values.items():
+        name = check_key(kind, key)
+        text = value if isinstance(value, str) else str(value)
+        if len(text) > limit:
+            raise InvalidInputError(
+                f"{kind} {name!r} is {len(text)} characters; the limit is {limit} "
+                f"(raise it with SHIPYARD_{setting.upper()}, or log long values as an artifact)"
+            )
+        clean[name] = text
+    return clean

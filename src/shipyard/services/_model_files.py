@@ -24,7 +24,7 @@ from typing import Any
 
 from shipyard._version import __version__
 from shipyard.core.errors import CorruptedArtifactError, InvalidInputError
-from shipyard.stores import Store
+from shipyard.stores import Store, validate_artifact_path
 
 __all__ = [
     "FORMAT_VERSION",
@@ -88,7 +88,26 @@ def read_manifest(data: bytes, where: str) -> dict[str, Any]:
             f"model at {where} has format version {version!r}; this shipyard reads "
             f"{FORMAT_VERSION}. Upgrade shipyard to load it"
         )
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not isinstance(manifest.get("flavor"), str):
+        raise CorruptedArtifactError(f"model manifest at {where} lacks its flavor or file list")
+    for name, info in files.items():
+        # A name must stay inside the model's folder: no absolute paths, no '..'.
+        if not isinstance(name, str) or _clean_name(name) != name:
+            raise CorruptedArtifactError(
+                f"model manifest at {where} lists the file {name!r}, which is outside the "
+                "model folder; the model is refused"
+            )
+        if not isinstance(info, dict) or not isinstance(info.get("sha256"), str):
+            raise CorruptedArtifactError(f"model manifest at {where} has no sha256 for {name!r}")
     return dict(manifest)
+
+
+def _clean_name(name: str) -> str | None:
+    try:
+        return validate_artifact_path(name)
+    except InvalidInputError:
+        return None
 
 
 def upload_model_files(store: Store, folder: Path, prefix: str) -> dict[str, Any]:

@@ -136,9 +136,16 @@ def package_model(
 
     chosen = get_flavor(flavor) if flavor is not None else detect_flavor(model)
     options = dict(options)
-    if "input_example" in chosen.save_options and training_data is not None:
+    if "input_example" in chosen.save_options and "input_example" not in options:
         # torch.export traces the model on example inputs.
-        options.setdefault("input_example", training_data[:EXPORT_EXAMPLE_ROWS])
+        if training_data is not None:
+            options["input_example"] = training_data[:EXPORT_EXAMPLE_ROWS]
+        elif options.get("format") != "state_dict":
+            raise InvalidInputError(
+                f"a {chosen.name} model is exported by running it on example inputs: pass "
+                "training_data=..., or flavor_options={'input_example': ...}, or save it as "
+                "flavor_options={'format': 'state_dict', ...}"
+            )
     config = chosen.save(model, folder, **options)
     fields: dict[str, Any] = {
         "name": name,

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 import re
 import tempfile
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.core.entities import AliasEvent, ModelVersion, RegisteredModel
 from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.core.ids import new_id
-from shipyard.services._common import check_name, current_user
+from shipyard.services._common import check_name, clean_texts, current_user
 from shipyard.services._context import get_default_store
 from shipyard.services._loaded import LoadedModel
 from shipyard.services._model_files import (
@@ -31,7 +32,8 @@ from shipyard.services._model_files import (
     verify_folder,
 )
 from shipyard.services._packaging import package_model
-from shipyard.stores import NewVersion, Store
+from shipyard.services.tracking import run_artifact_prefix
+from shipyard.stores import NewVersion, Store, validate_artifact_path
 
 if TYPE_CHECKING:
     from shipyard.services.tracking import ActiveRun
@@ -55,6 +57,8 @@ __all__ = [
 
 _ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _RESERVED_ALIASES = {"latest"}
+_MAX_VERSION = 2**31 - 1
+_MAX_PREFIX = 900  # leaves room for file names under the 1,024 of the artifact index
 _URI_HELP = (
     "use models:/NAME/VERSION, models:/NAME@ALIAS, models:/NAME/latest, "
     "runs:/RUN_ID/PATH or a model folder"
@@ -75,6 +79,35 @@ def check_alias(alias: object) -> str:
     if alias in _RESERVED_ALIASES:
         raise InvalidInputError(f"alias {alias!r} is reserved: models:/NAME/latest means it")
     return alias
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def check_version(version: object) -> int:
+    """A version number: a positive integer (or its decimal text) within 32 bits."""
+    number = None
+    if isinstance(version, int) and not isinstance(version, bool):
+        number = version
+    elif isinstance(version, str) and _is_number(version):
+        number = int(version)
+    if number is None or not 1 <= number <= _MAX_VERSION:
+        raise InvalidInputError(
+            f"a version number is a whole number from 1 to {_MAX_VERSION}; got {version!r}"
+        )
+    return number
+
+
+def _clean_metrics(metrics: Mapping[str, object]) -> dict[str, float]:
+    clean = {}
+    for key, value in metrics.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidInputError(f"metric names must be non-empty strings, got {key!r}")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise InvalidInputError(f"metric {key!r} must be a real number, got {value!r}")
+        clean[key] = float(value)
+    return clean
 
 
 def register_model(
@@ -124,7 +157,14 @@ def register_model(
         The new version.
     """
     check_name("model", name)
-    store = run.store if run is not None and store is None else _store(store)
+    if run is not None and store is not None and store is not run.store:
+        raise InvalidInputError("register_model(run=...) registers in the run's store; omit store=")
+    store = run.store if run is not None else _store(store)
+    if run is not None:
+        run._check_open()
+        _check_prefix_length(run_artifact_prefix(run.run_id, artifact_path))
+    extra_metrics = _clean_metrics(metrics or {})
+    clean_tags = clean_texts("tag", tags or {}, store.settings)
     with tempfile.TemporaryDirectory(prefix="shipyard-model-") as tmp:
         folder = Path(tmp)
         packaged = package_model(
@@ -144,7 +184,8 @@ def register_model(
             revision = state.code_revision
         else:
             prefix = f"models/{name}/{new_id()}"
-            manifest_sha = upload_model_files(store, folder, prefix)[MANIFEST].sha256
+            stored = upload_model_files(store, folder, prefix)
+            manifest_sha = stored[MANIFEST].sha256
             run_metrics, revision = {}, _git_revision()
     new = NewVersion(
         flavor=packaged.flavor,
@@ -152,31 +193,46 @@ def register_model(
         manifest_sha256=manifest_sha,
         run_id=None if run is None else run.run_id,
         signature=packaged.signature,
-        metrics={**run_metrics, **dict(metrics or {})},
+        metrics={**run_metrics, **extra_metrics},
         requirements=packaged.requirements,
         code_revision=revision,
         description=description,
         created_by=current_user(),
-        tags=dict(tags or {}),
+        tags=clean_tags,
         inputs=inputs,
     )
-    return store.registry.create_version(name, new)
+    try:
+        return store.registry.create_version(name, new)
+    except BaseException:
+        if run is None:  # files nobody will point at; a run's files stay with the run
+            for key in stored:
+                store.artifacts.delete(f"{prefix}/{key}")
+        raise
+
+
+def _check_prefix_length(prefix: str) -> None:
+    if len(prefix) > _MAX_PREFIX:
+        raise InvalidInputError(
+            f"artifact_path is too long: the model's folder would be {len(prefix)} "
+            f"characters, and the limit is {_MAX_PREFIX}"
+        )
 
 
 def _store_in_run(run: ActiveRun, folder: Path, artifact_path: str) -> tuple[str, str]:
     """Store the files as run artifacts (indexed, so runs:/ URIs find them)."""
-    from shipyard.services.tracking import run_artifact_prefix
-
-    existing = {a.path for a in run.store.metadata.list_artifacts(run.run_id)}
-    manifest_path = f"{artifact_path.strip('/')}/{MANIFEST}"
-    if manifest_path in existing:
+    clean = validate_artifact_path(artifact_path)
+    taken = [
+        a.path
+        for a in run.store.metadata.list_artifacts(run.run_id)
+        if a.path == clean or a.path.startswith(f"{clean}/")
+    ]
+    if taken:
         raise ConflictError(
-            f"run {run.run_id} already has a model at {artifact_path!r}; "
+            f"run {run.run_id} already has artifacts under {clean!r} ({taken[0]!r}...); "
             "give log_model another artifact_path"
         )
-    stored = run.log_artifacts(folder, artifact_path)
-    manifest = next(a for a in stored if a.path == manifest_path)
-    return run_artifact_prefix(run.run_id, artifact_path), manifest.sha256
+    stored = {a.path: a for a in run.log_artifacts(folder, clean)}
+    return run_artifact_prefix(run.run_id, clean), stored[f"{clean}/{MANIFEST}"].sha256
 
 
 def _git_revision() -> str | None:
@@ -210,10 +266,8 @@ def get_model_version(name: str, version: int | str, *, store: Store | None = No
         NotFoundError: no such model, version or alias.
     """
     registry = _store(store).registry
-    if isinstance(version, int) and not isinstance(version, bool):
-        return registry.get_version(name, version)
-    if isinstance(version, str) and version.isdigit():
-        return registry.get_version(name, int(version))
+    if isinstance(version, int) or (isinstance(version, str) and _is_number(version)):
+        return registry.get_version(name, check_version(version))
     if version == "latest":
         return registry.latest_version(name)
     if isinstance(version, str):
@@ -223,9 +277,8 @@ def get_model_version(name: str, version: int | str, *, store: Store | None = No
 
 def set_alias(name: str, alias: str, version: int, *, store: Store | None = None) -> AliasEvent:
     """Point an alias at a version (moving it if needed); who and when are recorded."""
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise InvalidInputError(f"version must be an integer, got {version!r}")
-    return _store(store).registry.set_alias(name, check_alias(alias), version, current_user())
+    registry = _store(store).registry
+    return registry.set_alias(name, check_alias(alias), check_version(version), current_user())
 
 
 def delete_alias(name: str, alias: str, *, store: Store | None = None) -> AliasEvent:
@@ -242,15 +295,17 @@ def alias_history(
 
 def set_model_tags(name: str, tags: Mapping[str, str], *, store: Store | None = None) -> None:
     """Set tags on a registered model."""
-    _store(store).registry.set_model_tags(name, {k: str(v) for k, v in tags.items()})
+    store = _store(store)
+    store.registry.set_model_tags(name, clean_texts("tag", tags, store.settings))
 
 
 def set_model_version_tags(
     name: str, version: int, tags: Mapping[str, str], *, store: Store | None = None
 ) -> None:
     """Set tags on one version."""
-    registry = _store(store).registry
-    registry.set_version_tags(name, version, {k: str(v) for k, v in tags.items()})
+    store = _store(store)
+    clean = clean_texts("tag", tags, store.settings)
+    store.registry.set_version_tags(name, check_version(version), clean)
 
 
 def update_model(name: str, *, description: str, store: Store | None = None) -> RegisteredModel:
@@ -262,7 +317,8 @@ def update_model_version(
     name: str, version: int, *, description: str, store: Store | None = None
 ) -> ModelVersion:
     """Change a version's description."""
-    return _store(store).registry.update_version(name, version, description=description)
+    registry = _store(store).registry
+    return registry.update_version(name, check_version(version), description=description)
 
 
 # -- loading ----------------------------------------------------------------------------
@@ -283,8 +339,6 @@ def resolve_model_uri(
         store = _store(store)
         run_id, _, path = uri[len("runs:/") :].partition("/")
         path = path.strip("/") or "model"
-        from shipyard.services.tracking import run_artifact_prefix
-
         try:
             info = store.metadata.get_artifact(run_id, f"{path}/{MANIFEST}")
         except NotFoundError as exc:
@@ -311,12 +365,12 @@ def _version_from_uri(rest: str, store: Store) -> ModelVersion:
         raise InvalidInputError(f"model URI models:/{rest} names no version; {_URI_HELP}")
     if which == "latest":
         return store.registry.latest_version(name)
-    if not which.isdigit():
+    if not _is_number(which):
         raise InvalidInputError(
             f"{which!r} in models:/{rest} is not a version number; for an alias write "
             f"models:/{name}@{which}"
         )
-    return store.registry.get_version(name, int(which))
+    return store.registry.get_version(name, check_version(which))
 
 
 def load_model(uri: str, *, store: Store | None = None) -> LoadedModel:

@@ -41,7 +41,7 @@ from shipyard.core.entities import (
 )
 from shipyard.core.errors import ConflictError, InvalidInputError
 from shipyard.core.filters import parse_filter, parse_order_by
-from shipyard.core.settings import Settings
+from shipyard.services._common import check_key, clean_texts
 from shipyard.services._context import get_default_store
 from shipyard.services._environment import capture_environment
 from shipyard.stores import MetricPoint, Store, validate_artifact_path
@@ -63,41 +63,9 @@ __all__ = [
     "start_run",
 ]
 
-_MAX_KEY_LENGTH = 250
 _MAX_NAME_LENGTH = 256  # the width of runs.name; PostgreSQL refuses longer, SQLite would not
 _MAX_MESSAGE_LENGTH = 2000
 _MAX_ARTIFACT_PATH = 1024  # width of the artifacts.path column
-
-
-def _key(kind: str, key: object) -> str:
-    if not isinstance(key, str) or not key.strip():
-        raise InvalidInputError(f"{kind} key must be a non-empty string, got {key!r}")
-    if len(key) > _MAX_KEY_LENGTH:
-        raise InvalidInputError(
-            f"{kind} key {key[:40]!r}... is {len(key)} characters; the limit is {_MAX_KEY_LENGTH}"
-        )
-    if any(ord(ch) < 32 for ch in key):
-        raise InvalidInputError(f"{kind} key {key!r} contains control characters")
-    return key
-
-
-def _clean_texts(
-    kind: Literal["param", "tag"], values: Mapping[str, object], settings: Settings
-) -> dict[str, str]:
-    """Params or tags as text, with valid keys and values within the kind's length limit."""
-    setting = f"max_{kind}_length"
-    limit: int = getattr(settings, setting)
-    clean = {}
-    for key, value in values.items():
-        name = _key(kind, key)
-        text = value if isinstance(value, str) else str(value)
-        if len(text) > limit:
-            raise InvalidInputError(
-                f"{kind} {name!r} is {len(text)} characters; the limit is {limit} "
-                f"(raise it with SHIPYARD_{setting.upper()}, or log long values as an artifact)"
-            )
-        clean[name] = text
-    return clean
 
 
 def _metric_value(key: str, value: object) -> float:
@@ -260,7 +228,7 @@ class ActiveRun:
 
     def _add(self, key: str, value: float, step: int | None, timestamp: int | None) -> None:
         if key not in self._next_step:
-            _key("metric", key)
+            check_key("metric", key)
         number = _metric_value(key, value)
         at = self._next_step.get(key, 0) if step is None else _step(key, step)
         self._next_step[key] = at + 1
@@ -297,7 +265,7 @@ class ActiveRun:
         """
         self._check_open()
         self.store.metadata.log_params(
-            self.run_id, _clean_texts("param", values, self.store.settings)
+            self.run_id, clean_texts("param", values, self.store.settings)
         )
 
     def set_tag(self, key: str, value: object) -> None:
@@ -306,7 +274,7 @@ class ActiveRun:
 
     def set_tags(self, values: Mapping[str, object]) -> None:
         """Set tags, replacing earlier values of the same keys."""
-        self.store.metadata.set_tags(self.run_id, _clean_texts("tag", values, self.store.settings))
+        self.store.metadata.set_tags(self.run_id, clean_texts("tag", values, self.store.settings))
 
     def log_input(
         self, dataset: Dataset | str, name: str | None = None, context: str = "training"
@@ -399,12 +367,12 @@ class ActiveRun:
     def log_text(self, text: str, artifact_path: str) -> ArtifactInfo:
         """Store a string as a UTF-8 file artifact."""
         path = _artifact_path(artifact_path)
-        info = self.store.artifacts.put_bytes(text.encode(), _artifact_key(self.run_id, path))
+        info = self.store.artifacts.put_bytes(text.encode(), _artifactcheck_key(self.run_id, path))
         return self._index(path, info)
 
     def _store_file(self, source: Path, dest: str) -> ArtifactInfo:
         path = _artifact_path(dest)
-        info = self.store.artifacts.put_file(source, _artifact_key(self.run_id, path))
+        info = self.store.artifacts.put_file(source, _artifactcheck_key(self.run_id, path))
         return self._index(path, info)
 
     def _index(self, path: str, info: ArtifactInfo) -> ArtifactInfo:
@@ -459,7 +427,7 @@ def _artifact_path(path: str) -> str:
     return clean
 
 
-def _artifact_key(run_id: str, path: str) -> str:
+def _artifactcheck_key(run_id: str, path: str) -> str:
     return f"{run_artifact_prefix(run_id)}/{path}"
 
 
@@ -496,14 +464,14 @@ def start_run(
         ...     run.log_metric("auc", 0.91)
     """
     store = store if store is not None else get_default_store()
-    exp_name = _key("experiment", experiment)
+    exp_name = check_key("experiment", experiment)
     if name is not None and len(name) > _MAX_NAME_LENGTH:
         raise InvalidInputError(
             f"run name {name[:40]!r}... is {len(name)} characters; the limit is {_MAX_NAME_LENGTH}"
         )
-    clean_params = _clean_texts("param", params or {}, store.settings)
+    clean_params = clean_texts("param", params or {}, store.settings)
     clean_tags = capture_environment() if capture_env else {}
-    clean_tags.update(_clean_texts("tag", tags or {}, store.settings))
+    clean_tags.update(clean_texts("tag", tags or {}, store.settings))
     exp = store.metadata.get_or_create_experiment(exp_name)
     run = store.metadata.create_run(
         exp.experiment_id,
@@ -556,7 +524,7 @@ def read_artifact(run_id: str, path: str, *, store: Store | None = None) -> byte
     """
     resolved = _resolve(store)
     info = resolved.metadata.get_artifact(run_id, validate_artifact_path(path))
-    return resolved.artifacts.get_bytes(_artifact_key(run_id, info.path), info.sha256)
+    return resolved.artifacts.get_bytes(_artifactcheck_key(run_id, info.path), info.sha256)
 
 
 def download_artifact(
@@ -565,7 +533,7 @@ def download_artifact(
     """Copy an artifact to a local file, verifying its checksum; returns the file's path."""
     resolved = _resolve(store)
     info = resolved.metadata.get_artifact(run_id, validate_artifact_path(path))
-    return resolved.artifacts.download(_artifact_key(run_id, info.path), dest, info.sha256)
+    return resolved.artifacts.download(_artifactcheck_key(run_id, info.path), dest, info.sha256)
 
 
 def _experiment_ids(store: Store, experiment: str | Sequence[str] | None) -> list[str] | None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shipyard.core.entities import (
@@ -329,26 +329,41 @@ class SqlRegistryStore:
     def _hydrate_versions(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersion]:
         names = sorted({row.name for row in rows})
         keys = {(row.name, row.version) for row in rows}
+        # One model's few versions (the usual lookup): read only theirs.
+        few = sorted(v for _, v in keys) if len(names) == 1 and len(keys) <= 500 else None
+
+        def only(query: Any, table: Any) -> Any:
+            return query if few is None else query.where(table.c.version.in_(few))
+
         tags: dict[tuple[str, int], dict[str, str]] = {k: {} for k in keys}
         aliases: dict[tuple[str, int], list[str]] = {k: [] for k in keys}
         inputs: dict[tuple[str, int], list[RunInput]] = {k: [] for k in keys}
         if names:
             for tag in conn.execute(
-                select(model_version_tags).where(model_version_tags.c.name.in_(names))
+                only(
+                    select(model_version_tags).where(model_version_tags.c.name.in_(names)),
+                    model_version_tags,
+                )
             ):
                 if (tag.name, tag.version) in keys:
                     tags[(tag.name, tag.version)][tag.key] = tag.value
             for alias in conn.execute(
-                select(model_aliases)
-                .where(model_aliases.c.name.in_(names))
-                .order_by(model_aliases.c.alias)
+                only(
+                    select(model_aliases)
+                    .where(model_aliases.c.name.in_(names))
+                    .order_by(model_aliases.c.alias),
+                    model_aliases,
+                )
             ):
                 if (alias.name, alias.version) in keys:
                     aliases[(alias.name, alias.version)].append(alias.alias)
             for item in conn.execute(
-                select(model_version_inputs)
-                .where(model_version_inputs.c.name.in_(names))
-                .order_by(model_version_inputs.c.context, model_version_inputs.c.dataset_name)
+                only(
+                    select(model_version_inputs)
+                    .where(model_version_inputs.c.name.in_(names))
+                    .order_by(model_version_inputs.c.context, model_version_inputs.c.dataset_name),
+                    model_version_inputs,
+                )
             ):
                 if (item.name, item.version) in keys:
                     inputs[(item.name, item.version)].append(
@@ -405,7 +420,8 @@ class SqlRegistryStore:
         self.get_version(name, version)
         at = now_ms()
         with self.db.write() as conn:
-            previous = self._alias_target(conn, name, alias, lock=True)
+            self._lock_model(conn, name)
+            previous = self._alias_target(conn, name, alias)
             if previous is None:
                 conn.execute(
                     insert(model_aliases).values(
@@ -428,7 +444,8 @@ class SqlRegistryStore:
         """
         at = now_ms()
         with self.db.write() as conn:
-            previous = self._alias_target(conn, name, alias, lock=True)
+            self._lock_model(conn, name)
+            previous = self._alias_target(conn, name, alias)
             if previous is None:
                 raise self._alias_not_found(conn, name, alias)
             conn.execute(
@@ -464,12 +481,24 @@ class SqlRegistryStore:
         ]
 
     @staticmethod
-    def _alias_target(conn: Connection, name: str, alias: str, lock: bool = False) -> int | None:
+    def _lock_model(conn: Connection, name: str) -> None:
+        """Serialise alias changes of one model (PostgreSQL; SQLite writers queue anyway).
+
+        Locking the alias row is not enough: a new alias has no row to lock yet.
+        """
+        locked = conn.execute(
+            select(registered_models.c.name)
+            .where(registered_models.c.name == name)
+            .with_for_update()
+        ).first()
+        if locked is None:
+            raise _model_not_found(name)
+
+    @staticmethod
+    def _alias_target(conn: Connection, name: str, alias: str) -> int | None:
         query = select(model_aliases.c.version).where(
             model_aliases.c.name == name, model_aliases.c.alias == alias
         )
-        if lock:
-            query = query.with_for_update()
         found = conn.execute(query).scalar()
         return None if found is None else int(found)
 
@@ -579,17 +608,15 @@ class SqlRegistryStore:
         if context is not None:
             direct = direct.where(model_version_inputs.c.context == context)
             through_run = through_run.where(run_inputs.c.context == context)
-        with self.db.read() as conn:
-            pairs = {tuple(r) for r in conn.execute(direct)} | {
-                tuple(r) for r in conn.execute(through_run)
-            }
-        if not pairs:
-            return []
-        return self._versions(
-            or_(
-                *(
-                    (model_versions.c.name == n) & (model_versions.c.version == v)
-                    for n, v in sorted(pairs)
-                )
+        linked = direct.union(through_run).subquery()
+        query = (
+            select(model_versions)
+            .join(
+                linked,
+                (linked.c.name == model_versions.c.name)
+                & (linked.c.version == model_versions.c.version),
             )
+            .order_by(model_versions.c.name, model_versions.c.version)
         )
+        with self.db.read() as conn:
+            return self._hydrate_versions(conn, conn.execute(query).all())
