@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 import json
-import pickle
 import shutil
 import sys
 import sysconfig
@@ -14,14 +13,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from shipyard.core.errors import ConfigError, CorruptedArtifactError, InvalidInputError
+from shipyard.core.errors import ConfigError, InvalidInputError
 from shipyard.flavors._base import Flavor, Predictor, saved_file
 from shipyard.flavors._convert import class_labels
 from shipyard.flavors._deps import import_optional, installed_packages, pins
-from shipyard.flavors._pickling import PICKLE_PROTOCOL, dump_noting_modules
+from shipyard.flavors._pickling import (
+    PICKLE_PROTOCOL,
+    dump_noting_modules,
+    load_pickle,
+    pickled_predictor,
+)
 
 if TYPE_CHECKING:
-    import numpy as np
+    pass
 
 __all__ = ["PyfuncFlavor", "PythonModel"]
 
@@ -126,53 +130,17 @@ class PyfuncFlavor(Flavor):
                 f"Python {running}. Load it with Python {saved_on}, or save it again here."
             )
         code = path / _CODE if config.get("code_paths") else None
-        try:
-            with _code_on_path(code), file.open("rb") as handle:
-                model = pickle.load(handle)
-        except ModuleNotFoundError as exc:
-            raise ConfigError(
-                f"Loading the pyfunc model needs the module {exc.name!r}, which cannot be "
-                f"imported here. Install it ({self.requirements(config)}), or save the "
-                "model with code_paths=[...] naming the files that define it."
-            ) from exc
-        except (AttributeError, ImportError, TypeError) as exc:
-            raise ConfigError(
-                f"{str(file)!r} does not unpickle with the packages installed here ({exc}); "
-                f"install what the model was saved with: {self.requirements(config)}"
-            ) from exc
-        except (pickle.UnpicklingError, EOFError) as exc:
-            raise CorruptedArtifactError(
-                f"{str(file)!r} is not a readable pickle ({exc}); save the model again."
-            ) from exc
+        missing = (
+            "Loading the pyfunc model needs the module {module}, which cannot be imported "
+            f"here. Install it ({self.requirements(config)}), or save the model with "
+            "code_paths=[...] naming the files that define it."
+        )
+        with _code_on_path(code):
+            model = load_pickle(file, self.requirements(config), missing)
         load_context = getattr(model, "load_context", None)
         if callable(load_context):
             load_context(path)
-        classes = config.get("classes")
-        if config.get("predict_proba") and callable(getattr(model, "predict_proba", None)):
-            return _PyfuncClassifier(model, classes)
-        return _PyfuncPredictor(model, classes)
-
-
-class _PyfuncPredictor:
-    """A loaded Python model: its ``predict``, as a numpy array."""
-
-    def __init__(self, model: Any, classes: list[Any] | None) -> None:
-        self.model = model
-        self.classes = classes
-
-    def predict(self, data: Any) -> np.ndarray:
-        import numpy as np
-
-        return np.asarray(self.model.predict(data))
-
-
-class _PyfuncClassifier(_PyfuncPredictor):
-    """A loaded Python model that also gives class probabilities."""
-
-    def predict_proba(self, data: Any) -> np.ndarray:
-        import numpy as np
-
-        return np.asarray(self.model.predict_proba(data))
+        return pickled_predictor(model, config)
 
 
 @contextmanager
