@@ -134,7 +134,7 @@ def fetch_model_files(store: Store, prefix: str, manifest_sha256: str) -> ModelF
     manifest = read_manifest(artifacts.get_bytes(key, manifest_sha256), artifacts.uri(key))
     files: Mapping[str, Mapping[str, Any]] = manifest.get("files", {})
     if artifacts.is_local:
-        folder = artifacts.verified_local_path(key, manifest_sha256).parent
+        folder = artifacts.local_path(key).parent  # the manifest was verified as it was read
         for name, info in files.items():
             artifacts.verified_local_path(f"{prefix}/{name}", info["sha256"])
         return ModelFiles(folder, manifest)

@@ -32,13 +32,13 @@ class Packaged:
     flavor: str
     signature: dict[str, Any] | None
     requirements: list[str]
-    training_data: Any
+    frame: pd.DataFrame | None  # the training data as a table, when it is tabular
 
     def training_dataset(self, target: Any, name: str, store: Store) -> RunInput | None:
         """Snapshot the training data (with the target as a column) as a dataset."""
         from shipyard.services.datasets import log_dataset
 
-        frame = _as_frame(self.training_data)
+        frame = self.frame
         if frame is None:
             return None
         if target is not None:
@@ -130,6 +130,8 @@ def package_model(
     options: Mapping[str, Any],
 ) -> Packaged:
     """Write a model's folder: flavor files, example, reference profiles, manifest."""
+    import pyarrow as pa
+
     from shipyard.core.profiles import profile
     from shipyard.core.signature import infer_signature
     from shipyard.flavors import detect_flavor, get_flavor
@@ -158,7 +160,9 @@ def package_model(
         "input_example": None,
         "reference_profile": None,
     }
+    frame = None
     if training_data is not None:
+        frame = _as_frame(training_data)
         if len(training_data) == 0:
             raise InvalidInputError("training_data has no rows; pass the data the model saw")
         predictor = chosen.load(folder, config)  # what a later load will give, not the object
@@ -167,17 +171,18 @@ def package_model(
         signature = infer_signature(sample, outputs, nullable="observed")
         fields["signature"] = signature.to_dict()
         fields["input_example"] = _write_example(training_data, folder)
-        frame = _as_frame(training_data)
         profiles = {}
         if frame is not None:
-            profiles["inputs"] = profile(frame).to_dict()
+            # An Arrow table is profiled as it is, without the trip through pandas.
+            table = training_data if isinstance(training_data, pa.Table) else frame
+            profiles["inputs"] = profile(table).to_dict()
         if output_table is not None:
             profiles["outputs"] = profile(output_table).to_dict()
         if profiles:
             (folder / "reference_profile.json").write_text(json.dumps(profiles, sort_keys=True))
             fields["reference_profile"] = "reference_profile.json"
     write_manifest(folder, fields)
-    return Packaged(chosen.name, fields["signature"], fields["requirements"], training_data)
+    return Packaged(chosen.name, fields["signature"], fields["requirements"], frame)
 
 
 def _write_example(data: Any, folder: Path) -> str:

@@ -227,6 +227,16 @@ class ArtifactStore:
             tmp.unlink(missing_ok=True)
         return target
 
+    def local_path(self, key: str) -> Path:
+        """Where a key's file is on this machine, for a local store (nothing is read).
+
+        Raises:
+            InvalidInputError: the store is not local.
+        """
+        if not self.is_local:
+            raise InvalidInputError(f"artifact store {self.url} is not a local folder")
+        return Path(self._full(key))
+
     def verified_local_path(self, key: str, sha256: str) -> Path:
         """The file behind a key in a local store, after checking its sha256.
 
@@ -237,9 +247,7 @@ class ArtifactStore:
             ArtifactNotFoundError: the file is gone.
             CorruptedArtifactError: its bytes changed since they were written.
         """
-        if not self.is_local:
-            raise InvalidInputError(f"artifact store {self.url} is not a local folder")
-        path = Path(self._full(key))
+        path = self.local_path(key)
         with self._wrap(key):
             actual, _ = _sha256_file(path)
         self._verify(key, actual, sha256)
