@@ -14,11 +14,13 @@ from shipyard.core.errors import (
     ConfigError,
     InvalidFilterError,
     InvalidInputError,
+    MalformedRequestError,
     NotFoundError,
     ParamConflictError,
     SchemaOutdatedError,
     ShipyardError,
     StoreError,
+    UnsupportedMediaTypeError,
 )
 
 ERROR_CLASSES = [getattr(errors, name) for name in errors.__all__]
@@ -41,6 +43,8 @@ def test_every_error_has_an_http_error_status(cls: type[ShipyardError]) -> None:
         (InvalidInputError, ValueError),
         (InvalidFilterError, ValueError),
         (ParamConflictError, ValueError),
+        (MalformedRequestError, ValueError),
+        (UnsupportedMediaTypeError, ValueError),
         (ConfigError, ValueError),
         (NotFoundError, KeyError),
         (ArtifactNotFoundError, KeyError),
@@ -64,6 +68,8 @@ def test_errors_are_caught_by_the_builtin_they_resemble(
         (InvalidInputError, 400),
         (InvalidFilterError, 400),
         (ParamConflictError, 409),
+        (MalformedRequestError, 400),
+        (UnsupportedMediaTypeError, 415),
         (NotFoundError, 404),
         (ArtifactNotFoundError, 404),
         (StoreError, 503),
@@ -94,10 +100,19 @@ def test_message_is_kept_as_an_attribute() -> None:
 def test_to_dict_is_the_json_body(cls: type[ShipyardError]) -> None:
     body = cls("something went wrong").to_dict()
     assert body == {
-        "error": cls.__name__,
-        "message": "something went wrong",
-        "status": cls.status_code,
+        "error": {"type": cls.__name__, "message": "something went wrong", "details": []}
     }
+
+
+def test_malformed_request_names_its_field_in_details() -> None:
+    error = MalformedRequestError("records[2] is a list; send an object", field="records[2]")
+    assert error.to_dict()["error"] == {
+        "type": "MalformedRequestError",
+        "message": "records[2] is a list; send an object",
+        "details": [{"field": "records[2]", "message": "records[2] is a list; send an object"}],
+    }
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.message, copy.field) == (error.message, error.field)
 
 
 @pytest.mark.parametrize("cls", ERROR_CLASSES, ids=lambda cls: cls.__name__)

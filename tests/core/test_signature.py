@@ -588,11 +588,10 @@ def test_the_error_is_a_400_with_a_json_body_and_survives_pickling() -> None:
     assert isinstance(error, InvalidInputError)
     assert isinstance(error, ValueError)
     assert error.status_code == 400
-    body = json.loads(json.dumps(error.to_dict()))
-    assert body["error"] == "SchemaValidationError"
-    assert body["status"] == 400
+    body = json.loads(json.dumps(error.to_dict()))["error"]
+    assert body["type"] == "SchemaValidationError"
     assert body["error_count"] == 1
-    assert body["errors"] == [
+    assert body["details"] == [
         {
             "column": "distance",
             "row": 0,

@@ -11,6 +11,8 @@ __all__ = [
     "AliasEvent",
     "ArtifactInfo",
     "Dataset",
+    "Endpoint",
+    "EndpointEvent",
     "Experiment",
     "Metric",
     "ModelVersion",
@@ -191,3 +193,56 @@ class Dataset:
     def profile_key(self) -> str:
         """Where the profile's JSON lives in the artifact store."""
         return f"datasets/{self.digest}/profile.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A named serving target and its traffic policy.
+
+    The primary is either the version an alias of ``model_name`` points at (``alias``
+    set; the endpoint follows the alias when it moves) or a fixed ``version``. A canary
+    version takes ``canary_percent`` of the traffic; shadow versions get a copy of every
+    request off the request path. ``generation`` grows on every change, so a server can
+    tell cheaply that it must reload.
+    """
+
+    name: str
+    model_name: str
+    alias: str | None
+    version: int | None
+    created_at: datetime
+    updated_at: datetime
+    canary_version: int | None = None
+    canary_percent: float = 0.0
+    shadow_versions: tuple[int, ...] = ()
+    max_batch_size: int = 64
+    max_latency_ms: float = 5.0
+    generation: int = 1
+    description: str = ""
+
+    @property
+    def target(self) -> str:
+        """What the primary follows: ``MODEL@ALIAS`` or ``MODEL/VERSION``."""
+        if self.alias is not None:
+            return f"{self.model_name}@{self.alias}"
+        return f"{self.model_name}/{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointEvent:
+    """One change to an endpoint's traffic: what it was, what it became, who, when.
+
+    ``action`` is one of ``create``, ``update``, ``canary``, ``shadow``, ``promote``,
+    ``rollback`` or ``delete``; ``before``/``after`` hold the endpoint's fields
+    (``model_name``, ``alias``, ``version``, ``primary_version``, ``canary_version``,
+    ``canary_percent``, ``shadow_versions``, ``max_batch_size``, ``max_latency_ms``);
+    ``before`` is None for ``create`` and ``after`` is None for ``delete``.
+    """
+
+    endpoint: str
+    action: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    at: datetime
+    by: str = ""
+    event_id: int = 0

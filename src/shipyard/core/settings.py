@@ -52,6 +52,37 @@ class Settings(BaseModel):
         default="ignore",
         description="Input columns a model's signature does not name: dropped, or an error.",
     )
+    # Serving.
+    admin_token: str | None = Field(
+        default=None,
+        description="When set, the management API under /api/ needs `Authorization: Bearer ...`.",
+    )
+    predict_token: str | None = Field(
+        default=None,
+        description="When set, prediction and feedback routes need `Authorization: Bearer ...`.",
+    )
+    default_endpoint: str | None = Field(
+        default=None, description="The endpoint `POST /invocations` at the root serves."
+    )
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_batch_size: int = Field(
+        default=64, ge=1, description="Default for new endpoints: rows per model call."
+    )
+    max_latency_ms: float = Field(
+        default=5.0,
+        ge=0,
+        description="Default for new endpoints: how long a request may wait for others.",
+    )
+    serve_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often the server looks for endpoint changes."
+    )
+    log_flush_rows: int = Field(default=10_000, ge=1)
+    log_flush_seconds: float = Field(default=5.0, gt=0)
+    log_queue_rows: int = Field(default=200_000, ge=1)
+    log_when_full: Literal["drop", "block"] = Field(
+        default="drop",
+        description="Prediction log queue full: drop rows (counted) or make requests wait.",
+    )
 
     @classmethod
     def load(

@@ -1,6 +1,13 @@
 """Storage: the metadata database (SQLAlchemy) and the artifact store (fsspec)."""
 
 from shipyard.stores._artifacts import ArtifactStore, validate_artifact_path
+from shipyard.stores._endpoints import (
+    AliasMove,
+    EndpointChange,
+    EndpointState,
+    NewEndpoint,
+    SqlEndpointStore,
+)
 from shipyard.stores._engine import Database, normalize_url
 from shipyard.stores._metadata import MetadataStore, MetricPoint, SqlMetadataStore
 from shipyard.stores._registry import NewVersion, SqlRegistryStore
@@ -9,11 +16,16 @@ from shipyard.stores._store import Store
 
 __all__ = [
     "HEAD_REVISION",
+    "AliasMove",
     "ArtifactStore",
     "Database",
+    "EndpointChange",
+    "EndpointState",
     "MetadataStore",
     "MetricPoint",
+    "NewEndpoint",
     "NewVersion",
+    "SqlEndpointStore",
     "SqlMetadataStore",
     "SqlRegistryStore",
     "Store",

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     Double,
     ForeignKey,
@@ -25,7 +26,7 @@ from sqlalchemy import (
 __all__ = ["HEAD_REVISION", "metadata"]
 
 #: The Alembic revision this code reads and writes.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 metadata = MetaData()
 
@@ -266,4 +267,49 @@ datasets = Table(
     Column("created_by", String(256), nullable=False, default=""),
     Index("ix_datasets_digest", "digest"),
     **_KEYED,
+)
+
+
+# -- endpoints (revision 0003) -----------------------------------------------------------
+
+# The primary follows an alias of the model or is a fixed version: exactly one is set.
+# ``shadow_versions`` is a JSON list, read whole with its endpoint.
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column(
+        "model_name",
+        String(256),
+        ForeignKey("registered_models.name"),
+        nullable=False,
+    ),
+    Column("alias", String(64), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("canary_version", Integer, nullable=True),
+    Column("canary_percent", Double, nullable=False, default=0.0),
+    Column("shadow_versions", Text, nullable=False, default="[]"),
+    Column("max_batch_size", Integer, nullable=False),
+    Column("max_latency_ms", Double, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("generation", Integer, nullable=False, default=1),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    CheckConstraint("(alias IS NULL) <> (version IS NULL)", name="ck_endpoints_one_target"),
+    **_KEYED,
+)
+
+# Every change to an endpoint, with its traffic policy before and after (JSON). No
+# foreign key: the audit trail outlives the endpoint.
+endpoint_events = Table(
+    "endpoint_events",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("endpoint", String(256), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("before", Text, nullable=True),
+    Column("after", Text, nullable=True),
+    Column("at", BigInteger, nullable=False),
+    Column("by", String(256), nullable=False, default=""),
+    Index("ix_endpoint_events_endpoint", "endpoint", "id"),
 )

@@ -7,6 +7,7 @@ from functools import cached_property
 
 from shipyard.core.settings import Settings
 from shipyard.stores._artifacts import ArtifactStore
+from shipyard.stores._endpoints import SqlEndpointStore
 from shipyard.stores._engine import Database
 from shipyard.stores._metadata import SqlMetadataStore
 from shipyard.stores._registry import SqlRegistryStore
@@ -57,6 +58,11 @@ class Store:
     def registry(self) -> SqlRegistryStore:
         """Models, versions, aliases and datasets, in the same database as the runs."""
         return SqlRegistryStore(self.metadata.db)
+
+    @cached_property
+    def endpoints(self) -> SqlEndpointStore:
+        """Serving endpoints and their change history, in the same database."""
+        return SqlEndpointStore(self.metadata.db)
 
     def upgrade(self) -> str | None:
         """Create or migrate the metadata schema to this version's; returns the revision."""

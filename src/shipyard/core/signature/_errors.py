@@ -57,11 +57,16 @@ class SchemaValidationError(InvalidInputError):
         self.errors = list(errors)
         self.error_count = len(self.errors) if error_count is None else error_count
 
+    def details(self) -> list[dict[str, object]]:
+        """One entry per listed problem: column, row, expected, got and message."""
+        return [e.to_dict() for e in self.errors]
+
     def to_dict(self) -> dict[str, object]:
-        """The JSON body: the base fields plus ``errors`` and ``error_count``."""
+        """The JSON body: the base fields, the listed problems and ``error_count``."""
         body = super().to_dict()
-        body["errors"] = [e.to_dict() for e in self.errors]
-        body["error_count"] = self.error_count
+        inner = body["error"]
+        assert isinstance(inner, dict)
+        inner["error_count"] = self.error_count
         return body
 
 
