@@ -1,6 +1,14 @@
 """The ``shipyard`` command line."""
 
-from shipyard.cli import _datasets, _demo, _models, _runs, _store_cmds  # noqa: F401  (register commands)
+from shipyard.cli import (  # noqa: F401  (register commands)
+    _datasets,
+    _demo,
+    _endpoints,
+    _models,
+    _runs,
+    _serve,
+    _store_cmds,
+)
 from shipyard.cli._app import app
 
 __all__ = ["app", "main"]

@@ -1,0 +1,131 @@
+"""HTTP plumbing shared by the routes: bodies with a size cap, JSON, tokens, error bodies."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shipyard.core.errors import (
+    InvalidInputError,
+    PayloadTooLargeError,
+    ShipyardError,
+    UnauthorizedError,
+)
+
+__all__ = [
+    "check_token",
+    "install_error_handlers",
+    "json_response",
+    "read_body",
+    "read_json",
+]
+
+log = logging.getLogger("shipyard.server")
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response serialised with orjson (numpy scalars and arrays included)."""
+    content = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    return Response(content, status_code=status, media_type="application/json", headers=headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing more than ``limit`` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(
+            f"the request body is {int(declared)} bytes; this server takes at most {limit} "
+            "(setting max_body_bytes); send fewer rows per request"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(
+                f"the request body is over {limit} bytes (setting max_body_bytes); "
+                "send fewer rows per request"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_json(body: bytes) -> Any:
+    """Parse a JSON body, or a 400 saying where it broke."""
+    if not body:
+        raise InvalidInputError("the request body is empty; send a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(f"the request body is not valid JSON: {exc}") from None
+
+
+def check_token(request: Request, expected: str | None, what: str) -> None:
+    """Refuse the request unless it carries ``Authorization: Bearer <expected>``."""
+    if not expected:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), expected.encode()
+    ):
+        raise UnauthorizedError(
+            f"{what} needs `Authorization: Bearer <token>` with the server's token"
+        )
+
+
+def _error_response(error: ShipyardError) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, UnauthorizedError) else None
+    return json_response(error.to_dict(), error.status_code, headers)
+
+
+def install_error_handlers(app: Any) -> None:
+    """Every error becomes ``{"error": {"type", "message", "details"}}`` with its status."""
+
+    async def on_shipyard_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ShipyardError)
+        if exc.status_code >= 500:
+            log.error("%s: %s", type(exc).__name__, exc)
+        return _error_response(exc)
+
+    async def on_http_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        kind = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
+        body = {"error": {"type": kind, "message": str(exc.detail), "details": []}}
+        return json_response(body, exc.status_code, dict(exc.headers or {}))
+
+    async def on_validation_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        details = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ())),
+                "message": err.get("msg", ""),
+            }
+            for err in exc.errors()
+        ]
+        message = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+        body = {"error": {"type": "InvalidInputError", "message": message, "details": details}}
+        return json_response(body, 422)
+
+    async def on_unexpected(_request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error", exc_info=exc)
+        body = {
+            "error": {
+                "type": "InternalError",
+                "message": f"{type(exc).__name__}: {exc}",
+                "details": [],
+            }
+        }
+        return json_response(body, 500)
+
+    app.add_exception_handler(ShipyardError, on_shipyard_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,387 @@
+"""What the server is serving right now, and how it follows the store.
+
+Every ``serve_poll_seconds`` the runtime reads all endpoints' traffic in one query.
+When an endpoint changed (its alias moved, a canary started, a rollback), the
+versions the new traffic needs are loaded and warmed on a worker thread first; only
+then does the new route replace the old one, in one assignment on the event loop.
+Requests already queued on an old slot are answered by it, so a switch fails no
+request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shipyard.core.errors import NotFoundError, NotReadyError, ShipyardError
+from shipyard.server._metrics import ServerMetrics
+from shipyard.server._slots import Job, Outcome, Slot
+from shipyard.services import load_model, traffic_snapshot
+from shipyard.stores._prediction_log import PredictionLogWriter
+
+if TYPE_CHECKING:
+    from shipyard.services import LoadedModel, Traffic
+    from shipyard.stores import Store
+
+__all__ = ["Route", "ServingRuntime"]
+
+log = logging.getLogger("shipyard.server")
+
+#: A shadow version this many batches behind gets no more copies until it catches up.
+_SHADOW_BACKLOG_BATCHES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One endpoint's live traffic: the slots that answer and how requests are split."""
+
+    traffic: Traffic
+    primary: Slot
+    canary: Slot | None = None
+    canary_percent: float = 0.0
+    shadows: tuple[Slot, ...] = ()
+
+    def pick(self, routing_key: str | None) -> tuple[Slot, str]:
+        """The slot for one request and its role (``primary`` or ``canary``).
+
+        With a routing key the choice is sticky: the same key always lands on the same
+        side for a given percent.
+        """
+        if self.canary is None or self.canary_percent <= 0:
+            return self.primary, "primary"
+        if routing_key is not None:
+            bucket = zlib.crc32(routing_key.encode("utf-8")) % 10_000
+            chosen = bucket < self.canary_percent * 100
+        else:
+            chosen = random.random() * 100 < self.canary_percent
+        return (self.canary, "canary") if chosen else (self.primary, "primary")
+
+    def by_version(self, version: int) -> tuple[Slot, str]:
+        """The slot serving ``version`` as primary or canary.
+
+        Raises:
+            NotFoundError: that version takes no traffic here.
+        """
+        if self.primary.version == version:
+            return self.primary, "primary"
+        if self.canary is not None and self.canary.version == version:
+            return self.canary, "canary"
+        serving = [self.primary.version] + ([self.canary.version] if self.canary else [])
+        raise NotFoundError(
+            f"endpoint {self.traffic.endpoint!r} does not serve version {version}; "
+            f"it serves {', '.join(str(v) for v in serving)}"
+        )
+
+    def slots(self) -> list[Slot]:
+        """Every slot the route uses."""
+        found = [self.primary, *self.shadows]
+        if self.canary is not None:
+            found.append(self.canary)
+        return found
+
+
+@dataclass
+class _Status:
+    """Why an endpoint is not serving (a load failure), for /readyz."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+class ServingRuntime:
+    """Loads the store's endpoints, keeps them current and routes requests.
+
+    Args:
+        store: where endpoints, models and the prediction log live.
+        metrics: the app's metrics.
+        log_predictions: write every prediction to the prediction log.
+    """
+
+    def __init__(
+        self, store: Store, metrics: ServerMetrics, *, log_predictions: bool = True
+    ) -> None:
+        settings = store.settings
+        self.store = store
+        self.metrics = metrics
+        self.poll_seconds = settings.serve_poll_seconds
+        self.writer: PredictionLogWriter | None = None
+        if log_predictions:
+            self.writer = PredictionLogWriter(
+                store.artifacts,
+                flush_rows=settings.log_flush_rows,
+                flush_seconds=settings.log_flush_seconds,
+                queue_rows=settings.log_queue_rows,
+                when_full=settings.log_when_full,
+            )
+        self.routes: dict[str, Route] = {}
+        self.status = _Status()
+        self._models: dict[tuple[str, int], LoadedModel] = {}
+        self._slots: dict[tuple[str, int, tuple[int, float]], Slot] = {}
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shipyard-model")
+        self._shadow_executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="shipyard-shadow"
+        )
+        self._lock = asyncio.Lock()
+        self._poller: asyncio.Task[None] | None = None
+        self._snapshot_seen = False
+        self._background: set[asyncio.Task[Any]] = set()
+        self._logged_dropped = 0
+        self._logged_written = 0
+
+    # Life cycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load every endpoint once, then keep following the store."""
+        if self.writer is not None:
+            self.writer.start()
+        try:
+            await self.refresh()
+        except ShipyardError as exc:
+            log.error("could not read the endpoints: %s", exc)
+        self._poller = asyncio.get_running_loop().create_task(self._poll())
+
+    async def stop(self) -> None:
+        """Answer what is queued, write the prediction log out, release the threads."""
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        for task in list(self._background):
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=10)
+        for slot in list(self._slots.values()):
+            await slot.batcher.close()
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.close)
+        self._sync_log_metrics()
+        self._executor.shutdown(wait=True)
+        self._shadow_executor.shutdown(wait=True)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            try:
+                await self.refresh()
+            except Exception as exc:  # the poller must outlive a database hiccup
+                log.warning("endpoint refresh failed: %s", exc)
+            self._sync_log_metrics()
+
+    def _sync_log_metrics(self) -> None:
+        if self.writer is None:
+            return
+        dropped, written = self.writer.dropped_rows, self.writer.written_rows
+        if dropped > self._logged_dropped:
+            self.metrics.log_dropped.inc(dropped - self._logged_dropped)
+            self._logged_dropped = dropped
+        if written > self._logged_written:
+            self.metrics.log_written.inc(written - self._logged_written)
+            self._logged_written = written
+
+    # Following the store --------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Bring every route in line with the store (load and warm first, then switch)."""
+        async with self._lock:
+            snapshot = await asyncio.to_thread(traffic_snapshot, store=self.store)
+            self._snapshot_seen = True
+            for name, traffic in snapshot.items():
+                current = self.routes.get(name)
+                if current is not None and current.traffic == traffic:
+                    continue
+                if traffic.primary_version is None:
+                    self.status.errors[name] = (
+                        f"the alias of endpoint {name!r} points at no version"
+                    )
+                    continue
+                try:
+                    self.routes[name] = await self._build(traffic)
+                except Exception as exc:
+                    self.status.errors[name] = f"{type(exc).__name__}: {exc}"
+                    log.error("endpoint %r: could not load %s: %s", name, traffic, exc)
+                    continue
+                self.status.errors.pop(name, None)
+                log.info(
+                    "endpoint %r %s %s",
+                    name,
+                    "serves" if current is None else "now serves",
+                    _describe(traffic),
+                )
+            for name in set(self.routes) - set(snapshot):
+                del self.routes[name]
+            for name in set(self.status.errors) - set(snapshot):
+                del self.status.errors[name]
+            await self._forget_unused()
+
+    async def _build(self, traffic: Traffic) -> Route:
+        settings = (traffic.max_batch_size, traffic.max_latency_ms)
+        primary = await self._slot(traffic, traffic.primary_version, settings)
+        canary = None
+        if traffic.canary_version is not None and traffic.canary_percent > 0:
+            canary = await self._slot(traffic, traffic.canary_version, settings)
+        shadows = tuple(
+            [
+                await self._slot(traffic, version, settings, shadow=True)
+                for version in traffic.shadow_versions
+            ]
+        )
+        return Route(traffic, primary, canary, traffic.canary_percent, shadows)
+
+    async def _slot(
+        self,
+        traffic: Traffic,
+        version: int | None,
+        settings: tuple[int, float],
+        *,
+        shadow: bool = False,
+    ) -> Slot:
+        assert version is not None
+        key = (traffic.endpoint, version, settings)
+        found = self._slots.get(key)
+        if found is not None:
+            return found
+        model = self._models.get((traffic.model_name, version))
+        if model is None:
+            model = await asyncio.to_thread(
+                load_model, f"models:/{traffic.model_name}/{version}", store=self.store
+            )
+            self._models[(traffic.model_name, version)] = model
+            self.metrics.loaded_versions.set(len(self._models))
+        slot = Slot(
+            traffic.endpoint,
+            model,
+            executor=self._shadow_executor if shadow else self._executor,
+            writer=self.writer,
+            max_batch_size=settings[0],
+            max_latency_ms=settings[1],
+            on_batch=self._batch_observer(traffic.endpoint, version),
+        )
+        await asyncio.to_thread(slot.warm)
+        self._slots[key] = slot
+        return slot
+
+    def _batch_observer(self, endpoint: str, version: int) -> Callable[[int, int, float], None]:
+        rows_hist = self.metrics.batch_rows.labels(endpoint, str(version))
+        requests_hist = self.metrics.batch_requests.labels(endpoint, str(version))
+
+        def observe(rows: int, requests: int, _seconds: float) -> None:
+            rows_hist.observe(rows)
+            requests_hist.observe(requests)
+
+        return observe
+
+    async def _forget_unused(self) -> None:
+        used = {id(slot) for route in self.routes.values() for slot in route.slots()}
+        for key, slot in list(self._slots.items()):
+            if id(slot) in used:
+                continue
+            del self._slots[key]
+            task = asyncio.get_running_loop().create_task(slot.batcher.close())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        kept = {(slot.model_name, slot.version) for slot in self._slots.values()}
+        for model_key in set(self._models) - kept:
+            del self._models[model_key]
+        self.metrics.loaded_versions.set(len(self._models))
+
+    # Serving ------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """True once the endpoints were read and every one of them is serving."""
+        return self._snapshot_seen and not self.status.errors
+
+    def route(self, endpoint: str) -> Route:
+        """The live route of an endpoint.
+
+        Raises:
+            NotFoundError: no such endpoint.
+            NotReadyError: it exists but is not serving yet.
+        """
+        found = self.routes.get(endpoint)
+        if found is not None:
+            return found
+        if endpoint in self.status.errors:
+            raise NotReadyError(
+                f"endpoint {endpoint!r} is not serving: {self.status.errors[endpoint]}"
+            )
+        known = ", ".join(sorted(self.routes)) or "none"
+        raise NotFoundError(
+            f"no endpoint named {endpoint!r}; endpoints served here: {known}. "
+            "Create one with `shipyard endpoints create NAME --model MODEL@ALIAS`."
+        )
+
+    async def predict(
+        self, endpoint: str, job: Job, routing_key: str | None, version: int | None = None
+    ) -> Outcome:
+        """Answer one request from the endpoint's primary or canary; copy it to shadows.
+
+        ``version`` asks for one of the versions taking traffic (primary or canary) by
+        number instead of letting the traffic split choose.
+        """
+        route = self.route(endpoint)
+        slot, role = route.pick(routing_key) if version is None else route.by_version(version)
+        job.role = role
+        try:
+            outcome = await slot.batcher.submit(job, job.rows)
+        finally:
+            elapsed = time.perf_counter() - job.started
+            self.metrics.latency.labels(endpoint, str(slot.version)).observe(elapsed)
+        for shadow in route.shadows:
+            self._copy_to_shadow(shadow, job)
+        return outcome
+
+    def _copy_to_shadow(self, slot: Slot, job: Job) -> None:
+        backlog = slot.batcher.queued_rows
+        if backlog > _SHADOW_BACKLOG_BATCHES * slot.batcher.max_batch_size:
+            self.metrics.shadow_dropped.labels(slot.endpoint, str(slot.version)).inc()
+            return
+        copy = Job(
+            job.data,
+            job.kind,
+            job.rows,
+            job.ids,
+            job.received,
+            job.started,
+            "shadow",
+            job.protocol,
+        )
+        task = asyncio.get_running_loop().create_task(self._shadow(slot, copy))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _shadow(self, slot: Slot, job: Job) -> None:
+        try:
+            await slot.batcher.submit(job, job.rows)
+        except Exception as exc:  # a shadow's failure never reaches the client
+            self.metrics.model_errors.labels(slot.endpoint, str(slot.version)).inc()
+            log.debug("shadow %r failed: %s", slot, exc)
+
+    def feedback(self, endpoint: str, ids: list[str], labels: list[Any]) -> int:
+        """Queue ground-truth labels for the prediction log."""
+        if endpoint not in self.routes and endpoint not in self.status.errors:
+            self.route(endpoint)  # raises the NotFoundError with the known names
+        if self.writer is None:
+            from shipyard.services import log_feedback
+
+            return log_feedback(
+                endpoint,
+                [{"prediction_id": i, "label": v} for i, v in zip(ids, labels, strict=True)],
+                store=self.store,
+            )
+        return self.writer.submit_feedback(endpoint, ids, labels)
+
+
+def _describe(traffic: Traffic) -> str:
+    text = f"{traffic.model_name} v{traffic.primary_version}"
+    if traffic.canary_version is not None and traffic.canary_percent > 0:
+        text += f", canary v{traffic.canary_version} at {traffic.canary_percent:g}%"
+    if traffic.shadow_versions:
+        text += f", shadows {list(traffic.shadow_versions)}"
+    return text
