@@ -295,3 +295,42 @@ def test_metrics_health_and_docs(client: httpx.Client) -> None:
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     assert "/v2/models/{name}/infer" in spec["paths"]
+
+
+def test_the_framework_routes_answer_like_the_fast_path(
+    served: Served, live: Callable[..., LiveServer]
+) -> None:
+    fast = live()
+    app = served.app()
+    app.user_middleware.clear()  # no fast path: FastAPI's own prediction routes answer
+    plain = LiveServer(app).start()
+    try:
+        for path, body in [
+            ("/v1/endpoints/delays/predict", {"records": [ROW], "ids": ["a"]}),
+            ("/v1/endpoints/delays/invocations", {"dataframe_records": [ROW]}),
+            ("/v2/models/delays/infer", {"id": "7", "inputs": _v2_json(ROW)}),
+            ("/v1/endpoints/delays/predict", {"records": [{"carrier": 1}]}),
+        ]:
+            one = httpx.post(fast.url + path, json=body)
+            two = httpx.post(plain.url + path, json=body)
+            assert one.status_code == two.status_code
+            assert _without_ids(one.json()) == _without_ids(two.json())
+            assert one.headers.get("x-shipyard-model-version") == two.headers.get(
+                "x-shipyard-model-version"
+            )
+    finally:
+        plain.stop()
+
+
+def _v2_json(row: dict[str, Any]) -> list[dict[str, Any]]:
+    types = {"carrier": "BYTES", "distance": "INT64", "temp": "FP64"}
+    return [
+        {"name": key, "shape": [1], "datatype": types[key], "data": [value]}
+        for key, value in row.items()
+    ]
+
+
+def _without_ids(body: dict[str, Any]) -> dict[str, Any]:
+    body.pop("prediction_ids", None)
+    body.get("parameters", {}).pop("prediction_ids", None)
+    return body

@@ -26,7 +26,11 @@ __all__ = ["admin_router"]
 
 
 def _require_admin(request: Request) -> None:
-    check_token(request, request.app.state.settings.admin_token, "the management API")
+    check_token(
+        request.headers.get("authorization"),
+        request.app.state.settings.admin_token,
+        "the management API",
+    )
 
 
 admin_router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(_require_admin)])

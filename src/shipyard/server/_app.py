@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from shipyard._version import __version__
 from shipyard.core.settings import Settings
 from shipyard.server._admin import admin_router
+from shipyard.server._fast import FastPredictions
 from shipyard.server._http import install_error_handlers, json_response
 from shipyard.server._metrics import CONTENT_TYPE_LATEST, ServerMetrics, metrics_payload
 from shipyard.server._routes import predict_router
@@ -66,6 +67,8 @@ def create_app(store: Store | None = None, *, log_predictions: bool | None = Non
     app.state.settings = store.settings
     app.state.metrics = metrics
     install_error_handlers(app)
+    # The prediction routes' hot path; everything else goes through FastAPI.
+    app.add_middleware(FastPredictions, runtime=runtime)
     app.include_router(predict_router)
     app.include_router(v2_router)
     app.include_router(admin_router)

@@ -21,6 +21,7 @@ from shipyard.core.errors import (
 
 __all__ = [
     "check_token",
+    "dumps",
     "install_error_handlers",
     "json_response",
     "read_body",
@@ -30,10 +31,14 @@ __all__ = [
 log = logging.getLogger("shipyard.server")
 
 
+def dumps(body: Any) -> bytes:
+    """JSON with orjson (numpy scalars and arrays included)."""
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A JSON response serialised with orjson (numpy scalars and arrays included)."""
-    content = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
-    return Response(content, status_code=status, media_type="application/json", headers=headers)
+    """A JSON response serialised with orjson."""
+    return Response(dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -67,12 +72,11 @@ def read_json(body: bytes) -> Any:
         raise InvalidInputError(f"the request body is not valid JSON: {exc}") from None
 
 
-def check_token(request: Request, expected: str | None, what: str) -> None:
-    """Refuse the request unless it carries ``Authorization: Bearer <expected>``."""
+def check_token(header: str | None, expected: str | None, what: str) -> None:
+    """Refuse the call unless ``header`` is ``Bearer <expected>`` (no token set: all pass)."""
     if not expected:
         return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(
         token.strip().encode(), expected.encode()
     ):

@@ -1,4 +1,8 @@
-"""Prediction routes: the native protocol, MLflow-compatible scoring, and feedback."""
+"""Prediction routes: the native protocol, MLflow-compatible scoring, and feedback.
+
+The prediction routes are answered by :mod:`shipyard.server._handlers`; declared here,
+they also describe themselves in the OpenAPI spec.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,17 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from shipyard.core.errors import InvalidInputError, ModelError, ShipyardError
-from shipyard.core.signature import Signature
-from shipyard.server._codec import Parsed
+from shipyard.core.errors import InvalidInputError
+from shipyard.server._handlers import (
+    Answer,
+    answer_invocations,
+    answer_predict,
+    default_endpoint,
+)
 from shipyard.server._http import check_token, json_response, read_body, read_json
-from shipyard.server._mlflow import format_mlflow, parse_mlflow
-from shipyard.server._native import parse_native
 from shipyard.server._runtime import ServingRuntime
-from shipyard.server._slots import Job, Outcome, new_prediction_ids
 
-__all__ = ["predict_router", "serve_job", "signature_of", "version_headers"]
+__all__ = ["predict_router", "prediction_body", "to_response"]
 
 predict_router = APIRouter()
 
@@ -29,57 +34,18 @@ def _runtime(request: Request) -> ServingRuntime:
     return runtime
 
 
-async def _body(request: Request) -> bytes:
+async def prediction_body(request: Request) -> bytes:
+    """The body of a prediction or feedback call, once its token and size are checked."""
     settings = request.app.state.settings
-    check_token(request, settings.predict_token, "this prediction route")
+    check_token(
+        request.headers.get("authorization"), settings.predict_token, "this prediction route"
+    )
     return await read_body(request, settings.max_body_bytes)
 
 
-async def serve_job(
-    request: Request,
-    endpoint: str,
-    parsed: Parsed,
-    protocol: str,
-    *,
-    ids: tuple[str, ...] | None = None,
-    routing_key: str | None = None,
-    version: int | None = None,
-) -> Outcome:
-    """Route one parsed request to a version, wait for its answer, count it."""
-    runtime = _runtime(request)
-    started = request.scope.get("shipyard.started", time.perf_counter())
-    job = Job(
-        parsed.data,
-        parsed.kind,
-        parsed.rows,
-        list(ids) if ids is not None else new_prediction_ids(parsed.rows),
-        time.time(),
-        started,
-        protocol=protocol,
-    )
-    metrics = runtime.metrics
-    try:
-        outcome = await runtime.predict(endpoint, job, routing_key, version)
-    except ModelError as exc:
-        failed = str(exc.version)
-        metrics.model_errors.labels(endpoint, failed).inc()
-        metrics.requests.labels(endpoint, failed, job.role, protocol, "500").inc()
-        raise
-    except ShipyardError as exc:
-        metrics.requests.labels(endpoint, "", job.role, protocol, str(exc.status_code)).inc()
-        raise
-    metrics.requests.labels(endpoint, str(outcome.version), outcome.role, protocol, "200").inc()
-    return outcome
-
-
-def signature_of(request: Request, endpoint: str) -> Signature | None:
-    """The signature of the version an endpoint's requests are parsed against."""
-    return _runtime(request).route(endpoint).primary.model.signature
-
-
-def version_headers(outcome: Outcome) -> dict[str, str]:
-    """Every answer names the version that gave it."""
-    return {"X-Shipyard-Model": outcome.model, "X-Shipyard-Model-Version": str(outcome.version)}
+def to_response(answer: Answer) -> Response:
+    """A framework response from a handler's answer."""
+    return Response(answer.body, status_code=answer.status, headers=answer.headers)
 
 
 _NATIVE_BODY = {
@@ -109,19 +75,9 @@ _NATIVE_BODY = {
 )
 async def predict(name: str, request: Request) -> Response:
     """``{"records": [...]}`` or ``{"columns": {...}}``; optional ``routing_key``, ``ids``."""
-    request.scope["shipyard.started"] = time.perf_counter()
-    raw = await _body(request)
-    parsed = parse_native(raw, signature_of(request, name))
-    outcome = await serve_job(
-        request, name, parsed, "native", ids=parsed.ids, routing_key=parsed.routing_key
-    )
-    body: dict[str, Any] = {"predictions": outcome.predictions.tolist()}
-    if outcome.probabilities is not None:
-        body["probabilities"] = outcome.probabilities.tolist()
-        body["classes"] = outcome.classes
-    body["prediction_ids"] = outcome.ids
-    body["model"] = {"name": outcome.model, "version": outcome.version, "role": outcome.role}
-    return json_response(body, headers=version_headers(outcome))
+    started = time.perf_counter()
+    body = await prediction_body(request)
+    return to_response(await answer_predict(_runtime(request), name, body, started))
 
 
 _MLFLOW_BODY = {
@@ -144,12 +100,11 @@ _MLFLOW_BODY = {
 
 
 async def _invocations(name: str, request: Request) -> Response:
-    request.scope["shipyard.started"] = time.perf_counter()
-    body = await _body(request)
-    content_type = request.headers.get("content-type", "application/json")
-    parsed = parse_mlflow(body, content_type, signature_of(request, name))
-    outcome = await serve_job(request, name, parsed, "mlflow")
-    return json_response(format_mlflow(outcome.predictions), headers=version_headers(outcome))
+    started = time.perf_counter()
+    body = await prediction_body(request)
+    content_type = request.headers.get("content-type")
+    answer = await answer_invocations(_runtime(request), name, body, content_type, started)
+    return to_response(answer)
 
 
 @predict_router.post(
@@ -171,18 +126,7 @@ async def invocations(name: str, request: Request) -> Response:
 )
 async def root_invocations(request: Request) -> Response:
     """The configured default endpoint, or the only one when there is exactly one."""
-    runtime = _runtime(request)
-    name = request.app.state.settings.default_endpoint
-    if not name:
-        served = sorted(runtime.routes)
-        if len(served) != 1:
-            raise InvalidInputError(
-                "POST /invocations needs a default endpoint: set default_endpoint in "
-                "shipyard.toml or SHIPYARD_DEFAULT_ENDPOINT, or call "
-                f"/v1/endpoints/NAME/invocations (endpoints here: {', '.join(served) or 'none'})"
-            )
-        name = served[0]
-    return await _invocations(name, request)
+    return await _invocations(default_endpoint(_runtime(request)), request)
 
 
 @predict_router.get("/ping", tags=["health"], summary="MLflow's health check")
@@ -222,7 +166,7 @@ _FEEDBACK_BODY = {
 )
 async def feedback(name: str, request: Request) -> Response:
     """``{"items": [{"prediction_id": ..., "label": ...}]}``; answers how many were taken."""
-    payload = read_json(await _body(request))
+    payload = read_json(await prediction_body(request))
     ids, labels = _feedback_items(payload)
     accepted = _runtime(request).feedback(name, ids, labels)
     return json_response({"accepted": accepted})

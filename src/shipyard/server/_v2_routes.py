@@ -14,11 +14,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from shipyard._version import __version__
-from shipyard.core.errors import InvalidInputError
-from shipyard.server._http import check_token, json_response, read_body
-from shipyard.server._routes import serve_job, signature_of, version_headers
+from shipyard.server._handlers import answer_infer, parse_version
+from shipyard.server._http import json_response
+from shipyard.server._routes import prediction_body, to_response
 from shipyard.server._runtime import ServingRuntime
-from shipyard.server._v2 import HEADER_LENGTH, decode_v2_infer, encode_v2_infer, v2_model_metadata
+from shipyard.server._v2 import v2_model_metadata
 
 __all__ = ["v2_router"]
 
@@ -28,14 +28,6 @@ v2_router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 def _runtime(request: Request) -> ServingRuntime:
     runtime: ServingRuntime = request.app.state.runtime
     return runtime
-
-
-def _version(text: str | None) -> int | None:
-    if text is None:
-        return None
-    if not text.isascii() or not text.isdigit():
-        raise InvalidInputError(f"model version must be a whole number, got {text!r}")
-    return int(text)
 
 
 @v2_router.get("", summary="Server metadata")
@@ -58,7 +50,7 @@ async def ready(request: Request) -> Response:
 
 async def _metadata(request: Request, name: str, version: str | None) -> Response:
     route = _runtime(request).route(name)
-    wanted = _version(version)
+    wanted = parse_version(version)
     slot = route.primary if wanted is None else route.by_version(wanted)[0]
     versions = [route.primary.version] + ([route.canary.version] if route.canary else [])
     body = v2_model_metadata(name, versions, slot.model.signature, f"shipyard_{slot.model.flavor}")
@@ -80,7 +72,7 @@ async def _ready(request: Request, name: str, version: str | None) -> Response:
     route = runtime.routes.get(name)
     ok = route is not None
     if route is not None and version is not None:
-        wanted = _version(version)
+        wanted = parse_version(version)
         ok = wanted in {route.primary.version, route.canary.version if route.canary else None}
     if route is None and name not in runtime.status.errors:
         runtime.route(name)  # raises the 404 naming the endpoints
@@ -130,27 +122,10 @@ _INFER_BODY = {
 
 async def _infer(request: Request, name: str, version: str | None) -> Response:
     started = time.perf_counter()
-    request.scope["shipyard.started"] = started
-    settings = request.app.state.settings
-    check_token(request, settings.predict_token, "this prediction route")
-    body = await read_body(request, settings.max_body_bytes)
-    wanted = _version(version)
-    signature = signature_of(request, name)
-    parsed = decode_v2_infer(body, request.headers.get(HEADER_LENGTH), signature)
-    outcome = await serve_job(request, name, parsed, "v2", version=wanted)
-    content, headers = encode_v2_infer(
-        parsed,
-        model_name=name,
-        model_version=outcome.version,
-        predictions=outcome.predictions,
-        probabilities=outcome.probabilities,
-        classes=outcome.classes,
-        signature=signature,
-        prediction_ids=outcome.ids,
-    )
-    headers.update(version_headers(outcome))
-    media = headers.pop("Content-Type", "application/json")
-    return Response(content, media_type=media, headers=headers)
+    body = await prediction_body(request)
+    headers = {key.lower(): value for key, value in request.headers.items()}
+    answer = await answer_infer(_runtime(request), name, version, body, headers, started)
+    return to_response(answer)
 
 
 @v2_router.post(

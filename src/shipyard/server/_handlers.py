@@ -1,0 +1,190 @@
+"""The prediction protocols as plain async functions: bytes and headers in, an answer out.
+
+The hot path serves them straight from ASGI (:mod:`shipyard.server._fast`), without the
+web framework's routing, dependency resolution and middleware; the FastAPI routes call
+the same functions, so both paths give the same answers and the OpenAPI description
+stays whole.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipyard.core.errors import (
+    InvalidInputError,
+    ModelError,
+    ShipyardError,
+    UnauthorizedError,
+)
+from shipyard.core.signature import Signature
+from shipyard.server._codec import Parsed
+from shipyard.server._http import dumps
+from shipyard.server._mlflow import format_mlflow, parse_mlflow
+from shipyard.server._native import parse_native
+from shipyard.server._runtime import ServingRuntime
+from shipyard.server._slots import Job, Outcome, new_prediction_ids
+from shipyard.server._v2 import HEADER_LENGTH, decode_v2_infer, encode_v2_infer
+
+__all__ = [
+    "Answer",
+    "answer_error",
+    "answer_infer",
+    "answer_invocations",
+    "answer_predict",
+    "default_endpoint",
+    "parse_version",
+    "signature_of",
+]
+
+_JSON = "application/json"
+
+
+@dataclass(slots=True)
+class Answer:
+    """An HTTP answer: status, body and headers (``content-type`` included)."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def answer_error(error: ShipyardError) -> Answer:
+    """The JSON error body of a shipyard error, with its status."""
+    headers = {"content-type": _JSON}
+    if isinstance(error, UnauthorizedError):
+        headers["www-authenticate"] = "Bearer"
+    return Answer(error.status_code, dumps(error.to_dict()), headers)
+
+
+def signature_of(runtime: ServingRuntime, endpoint: str) -> Signature | None:
+    """The signature requests to an endpoint are parsed against (its primary's)."""
+    return runtime.route(endpoint).primary.model.signature
+
+
+def _version_headers(outcome: Outcome, content_type: str = _JSON) -> dict[str, str]:
+    # Every answer names the version that gave it.
+    return {
+        "content-type": content_type,
+        "x-shipyard-model": outcome.model,
+        "x-shipyard-model-version": str(outcome.version),
+    }
+
+
+async def _serve(
+    runtime: ServingRuntime,
+    endpoint: str,
+    parsed: Parsed,
+    protocol: str,
+    started: float,
+    *,
+    routing_key: str | None = None,
+    version: int | None = None,
+) -> Outcome:
+    """Route one parsed request to a version, wait for its answer, count it."""
+    job = Job(
+        parsed.data,
+        parsed.kind,
+        parsed.rows,
+        list(parsed.ids) if parsed.ids is not None else new_prediction_ids(parsed.rows),
+        time.time(),
+        started,
+        protocol=protocol,
+    )
+    metrics = runtime.metrics
+    try:
+        outcome = await runtime.predict(endpoint, job, routing_key, version)
+    except ModelError as exc:
+        failed = str(exc.version)
+        metrics.model_errors.labels(endpoint, failed).inc()
+        metrics.requests.labels(endpoint, failed, job.role, protocol, "500").inc()
+        raise
+    except ShipyardError as exc:
+        metrics.requests.labels(endpoint, "", job.role, protocol, str(exc.status_code)).inc()
+        raise
+    metrics.requests.labels(endpoint, str(outcome.version), outcome.role, protocol, "200").inc()
+    return outcome
+
+
+async def answer_predict(
+    runtime: ServingRuntime, endpoint: str, body: bytes, started: float
+) -> Answer:
+    """The native protocol: records or columns in; predictions, ids and version out."""
+    parsed = parse_native(body, signature_of(runtime, endpoint))
+    outcome = await _serve(
+        runtime, endpoint, parsed, "native", started, routing_key=parsed.routing_key
+    )
+    answer: dict[str, Any] = {"predictions": outcome.predictions.tolist()}
+    if outcome.probabilities is not None:
+        answer["probabilities"] = outcome.probabilities.tolist()
+        answer["classes"] = outcome.classes
+    answer["prediction_ids"] = outcome.ids
+    answer["model"] = {"name": outcome.model, "version": outcome.version, "role": outcome.role}
+    return Answer(200, dumps(answer), _version_headers(outcome))
+
+
+def default_endpoint(runtime: ServingRuntime) -> str:
+    """What ``POST /invocations`` serves: the setting, or the only endpoint there is."""
+    name = runtime.store.settings.default_endpoint
+    if name:
+        return name
+    served = sorted(runtime.routes)
+    if len(served) != 1:
+        raise InvalidInputError(
+            "POST /invocations needs a default endpoint: set default_endpoint in "
+            "shipyard.toml or SHIPYARD_DEFAULT_ENDPOINT, or call "
+            f"/v1/endpoints/NAME/invocations (endpoints here: {', '.join(served) or 'none'})"
+        )
+    return served[0]
+
+
+async def answer_invocations(
+    runtime: ServingRuntime,
+    endpoint: str,
+    body: bytes,
+    content_type: str | None,
+    started: float,
+) -> Answer:
+    """MLflow scoring: what ``mlflow models serve`` takes, ``{"predictions": [...]}`` out."""
+    parsed = parse_mlflow(body, content_type, signature_of(runtime, endpoint))
+    outcome = await _serve(runtime, endpoint, parsed, "mlflow", started)
+    return Answer(200, dumps(format_mlflow(outcome.predictions)), _version_headers(outcome))
+
+
+def parse_version(text: str | None) -> int | None:
+    """A version number from a URL, or a 400."""
+    if text is None:
+        return None
+    if not text.isascii() or not text.isdigit():
+        raise InvalidInputError(f"model version must be a whole number, got {text!r}")
+    return int(text)
+
+
+async def answer_infer(
+    runtime: ServingRuntime,
+    endpoint: str,
+    version: str | None,
+    body: bytes,
+    headers: Mapping[str, str],
+    started: float,
+) -> Answer:
+    """Open Inference Protocol inference, JSON or with the binary tensor extension."""
+    wanted = parse_version(version)
+    signature = signature_of(runtime, endpoint)
+    parsed = decode_v2_infer(body, headers.get(HEADER_LENGTH.lower()), signature)
+    outcome = await _serve(runtime, endpoint, parsed, "v2", started, version=wanted)
+    content, extra = encode_v2_infer(
+        parsed,
+        model_name=endpoint,
+        model_version=outcome.version,
+        predictions=outcome.predictions,
+        probabilities=outcome.probabilities,
+        classes=outcome.classes,
+        signature=signature,
+        prediction_ids=outcome.ids,
+    )
+    answer_headers = _version_headers(outcome, extra.pop("Content-Type", _JSON))
+    answer_headers.update({key.lower(): value for key, value in extra.items()})
+    return Answer(200, content, answer_headers)
