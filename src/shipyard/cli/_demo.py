@@ -17,7 +17,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from shipyard.cli._app import app
 from shipyard.cli._flights import CATEGORICAL, FEATURES, NUMERIC, TARGET, load_flights
 from shipyard.cli._output import console, format_value
-from shipyard.services import datasets, registry, tracking
+from shipyard.core.errors import NotFoundError
+from shipyard.services import datasets, endpoints, registry, tracking
 from shipyard.services._context import get_default_store
 
 if TYPE_CHECKING:
@@ -178,6 +179,16 @@ def demo(
         f"registered {len(versions)} versions of model {EXPERIMENT!r}; "
         f"[bold]champion[/] -> version {champion} ({best[0].name}, the best AUC)"
     )
+    try:
+        endpoints.get_endpoint(EXPERIMENT, store=store)
+    except NotFoundError:
+        endpoints.create_endpoint(EXPERIMENT, f"{EXPERIMENT}@champion", store=store)
+    request = store.settings.home_dir / "demo-request.json"
+    request.write_text(
+        json.dumps({"records": json.loads(x_test.head(2).to_json(orient="records"))}),
+        encoding="utf-8",
+    )
+    console.print(f"endpoint {EXPERIMENT!r} serves {EXPERIMENT}@champion (it follows the alias)")
     console.print(
         f"done in {time.perf_counter() - started:.1f}s; the store is "
         f"{store.metadata.db.display_url}"
@@ -187,3 +198,8 @@ def demo(
     console.print(f"       [bold]shipyard models show {EXPERIMENT}[/]")
     console.print(f"       [bold]shipyard models load-check {EXPERIMENT}@champion[/]")
     console.print(f"       [bold]shipyard models lineage {EXPERIMENT}@champion[/]")
+    console.print("serve:  [bold]shipyard serve --port 8000[/]   (API docs at /docs), then")
+    console.print(
+        f"        [bold]curl -s localhost:8000/v1/endpoints/{EXPERIMENT}/predict "
+        f"-H 'Content-Type: application/json' -d @{request}[/]"
+    )
