@@ -138,7 +138,8 @@ def test_a_bad_column_is_named_by_the_signature_check(model: shipyard.LoadedMode
     with pytest.raises(SchemaValidationError) as caught:
         model.prepare(parsed.data)
     problems = {(e.column, e.row) for e in caught.value.errors}
-    assert problems == {("distance", 0), ("temp", None)}
+    # The misspelt column is both missing and extra (extra columns are refused).
+    assert problems == {("distance", 0), ("temp", None), ("tmp", None)}
     assert "did you mean 'tmp'?" in caught.value.message
 
 

@@ -175,17 +175,19 @@ def test_bad_requests_get_a_4xx_naming_the_problem(client: httpx.Client) -> None
     assert {d["column"] for d in missing["details"]} == {"distance", "temp"}
 
 
-def test_extra_columns_are_refused_when_the_setting_says_so(
+def test_extra_columns_are_refused_unless_the_setting_says_ignore(
     served: Served, live: Callable[..., LiveServer]
 ) -> None:
-    served.store = shipyard.Store.from_settings(
-        served.store.settings.model_copy(update={"extra_columns": "refuse"})
-    )
-    server = live()
-    answer = httpx.post(
-        f"{server.url}/v1/endpoints/delays/predict", json={"records": [{**ROW, "tail": "N1"}]}
-    )
+    body = {"records": [{**ROW, "tail": "N1"}]}
+    strict = live()
+    answer = httpx.post(f"{strict.url}/v1/endpoints/delays/predict", json=body)
     assert "tail" in _error(answer, 400)["message"]
+    served.store = shipyard.Store.from_settings(
+        served.store.settings.model_copy(update={"extra_columns": "ignore"})
+    )
+    lenient = live()
+    answer = httpx.post(f"{lenient.url}/v1/endpoints/delays/predict", json=body)
+    assert answer.status_code == 200
 
 
 def test_one_bad_request_in_a_batch_fails_alone(
@@ -334,3 +336,32 @@ def _without_ids(body: dict[str, Any]) -> dict[str, Any]:
     body.pop("prediction_ids", None)
     body.get("parameters", {}).pop("prediction_ids", None)
     return body
+
+
+def test_an_endpoint_switched_to_another_model_answers_with_it(client: httpx.Client) -> None:
+    changed = client.patch("/api/endpoints/delays", json={"model": "minutes/1"})
+    assert changed.status_code == 200, changed.text
+    answer = client.post(
+        "/v1/endpoints/delays/predict", json={"records": [{"distance": 1000, "temp": 50.0}]}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["model"]["name"] == "minutes"
+    assert answer.json()["predictions"] == [pytest.approx(100.0)]
+
+
+def test_a_version_in_the_url_must_be_a_small_whole_number(client: httpx.Client) -> None:
+    for version in ["9" * 5000, "x1", "99999999999"]:
+        answer = client.post(f"/v2/models/delays/versions/{version}/infer", json={"inputs": []})
+        assert _error(answer, 400)["message"].startswith("model version must be")
+    missing = client.post("/v2/models/delays/versions/2/infer", json={"inputs": _v2_json(ROW)})
+    assert "does not serve version 2" in _error(missing, 404)["message"]
+
+
+def test_failed_requests_are_counted_by_status(client: httpx.Client) -> None:
+    client.post("/v1/endpoints/delays/predict", content=b"{nope")
+    client.post("/v1/endpoints/nowhere/predict", json={"records": [ROW]})
+    client.post("/v1/endpoints/delays/invocations", json={"dataframe_records": [{"x": 1}]})
+    text = client.get("/metrics").text
+    assert 'endpoint="delays",protocol="native",role="",status="400",version=""} 1.0' in text
+    assert 'endpoint="",protocol="native",role="",status="404",version=""} 1.0' in text
+    assert 'endpoint="delays",protocol="mlflow",role="",status="400",version=""} 1.0' in text

@@ -49,8 +49,8 @@ class Settings(BaseModel):
     max_tag_length: int = Field(default=8_000, ge=1)
     sqlite_busy_timeout_s: float = Field(default=60.0, gt=0)
     extra_columns: Literal["ignore", "refuse"] = Field(
-        default="ignore",
-        description="Input columns a model's signature does not name: dropped, or an error.",
+        default="refuse",
+        description="Input columns a model's signature does not name: an error, or dropped.",
     )
     # Serving.
     admin_token: str | None = Field(

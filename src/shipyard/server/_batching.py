@@ -82,6 +82,11 @@ class Batcher(Generic[T, R]):
         return self._queued_rows
 
     @property
+    def closed(self) -> bool:
+        """Closing or closed: takes no more requests."""
+        return self._closed
+
+    @property
     def idle(self) -> bool:
         """Nothing queued and no call running."""
         return not self._queue and not self._busy

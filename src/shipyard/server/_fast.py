@@ -23,9 +23,11 @@ from shipyard.server._handlers import (
     answer_infer,
     answer_invocations,
     answer_predict,
+    count_error,
     default_endpoint,
+    internal_error,
 )
-from shipyard.server._http import check_token, dumps
+from shipyard.server._http import check_token
 from shipyard.server._runtime import ServingRuntime
 
 __all__ = ["FastPredictions"]
@@ -69,45 +71,40 @@ class FastPredictions:
             key.decode("latin-1").lower(): value.decode("latin-1")
             for key, value in scope["headers"]
         }
+        if v1 is not None:
+            endpoint, protocol = v1.group(1), "native" if v1.group(2) == "predict" else "mlflow"
+        elif v2 is not None:
+            endpoint, protocol = v2.group(1), "v2"
+        else:
+            endpoint, protocol = "", "mlflow"
         try:
             check_token(
                 headers.get("authorization"), self.settings.predict_token, "this prediction route"
             )
             body = await self._read(receive, headers)
-            if v1 is not None:
-                endpoint, route = v1.group(1), v1.group(2)
-                if route == "predict":
-                    answer = await answer_predict(self.runtime, endpoint, body, started)
-                else:
-                    answer = await answer_invocations(
-                        self.runtime, endpoint, body, headers.get("content-type"), started
-                    )
-            elif v2 is not None:
+            if protocol == "native":
+                answer = await answer_predict(self.runtime, endpoint, body, started)
+            elif protocol == "v2":
+                assert v2 is not None
                 answer = await answer_infer(
-                    self.runtime, v2.group(1), v2.group(2), body, headers, started
+                    self.runtime, endpoint, v2.group(2), body, headers, started
                 )
             else:
+                endpoint = endpoint or default_endpoint(self.runtime)
                 answer = await answer_invocations(
-                    self.runtime,
-                    default_endpoint(self.runtime),
-                    body,
-                    headers.get("content-type"),
-                    started,
+                    self.runtime, endpoint, body, headers.get("content-type"), started
                 )
         except _Disconnected:
             return
         except ShipyardError as exc:
             if exc.status_code >= 500:
                 log.error("%s: %s", type(exc).__name__, exc)
+            count_error(self.runtime, endpoint, protocol, exc)
             answer = answer_error(exc)
         except Exception as exc:
             log.exception("unexpected error on %s", path, exc_info=exc)
-            detail = {"type": "InternalError", "message": f"{type(exc).__name__}: {exc}"}
-            answer = Answer(
-                500,
-                dumps({"error": {**detail, "details": []}}),
-                {"content-type": "application/json"},
-            )
+            count_error(self.runtime, endpoint, protocol, exc)
+            answer = internal_error()
         await self._send(send, answer)
 
     async def _read(self, receive: Receive, headers: dict[str, str]) -> bytes:

@@ -9,7 +9,7 @@ stays whole.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from shipyard.core.errors import (
 )
 from shipyard.core.signature import Signature
 from shipyard.server._codec import Parsed
-from shipyard.server._http import dumps
+from shipyard.server._http import INTERNAL_ERROR, dumps
 from shipyard.server._mlflow import format_mlflow, parse_mlflow
 from shipyard.server._native import parse_native
 from shipyard.server._runtime import ServingRuntime
@@ -34,7 +34,9 @@ __all__ = [
     "answer_infer",
     "answer_invocations",
     "answer_predict",
+    "count_error",
     "default_endpoint",
+    "internal_error",
     "parse_version",
     "signature_of",
 ]
@@ -59,8 +61,13 @@ def answer_error(error: ShipyardError) -> Answer:
     return Answer(error.status_code, dumps(error.to_dict()), headers)
 
 
+def internal_error() -> Answer:
+    """A 500 that says nothing of the code; the details go to the server's log."""
+    return Answer(500, dumps(INTERNAL_ERROR), {"content-type": _JSON})
+
+
 def signature_of(runtime: ServingRuntime, endpoint: str) -> Signature | None:
-    """The signature requests to an endpoint are parsed against (its primary's)."""
+    """The signature of an endpoint's primary version."""
     return runtime.route(endpoint).primary.model.signature
 
 
@@ -73,17 +80,37 @@ def _version_headers(outcome: Outcome, content_type: str = _JSON) -> dict[str, s
     }
 
 
+def count_error(runtime: ServingRuntime, endpoint: str, protocol: str, error: Exception) -> None:
+    """Count a failed request in ``requests_total`` (and a model's failure as such)."""
+    status = error.status_code if isinstance(error, ShipyardError) else 500
+    version = str(error.version) if isinstance(error, ModelError) else ""
+    if isinstance(error, ModelError):
+        runtime.metrics.model_errors.labels(endpoint, version).inc()
+    # Unknown names are not labels: a scan of random paths must not grow the metrics.
+    known = endpoint if endpoint in runtime.routes else ""
+    runtime.metrics.requests.labels(known, version, "", protocol, str(status)).inc()
+
+
 async def _serve(
     runtime: ServingRuntime,
     endpoint: str,
-    parsed: Parsed,
+    parse: Callable[[Signature | None], Parsed],
     protocol: str,
     started: float,
     *,
-    routing_key: str | None = None,
     version: int | None = None,
-) -> Outcome:
-    """Route one parsed request to a version, wait for its answer, count it."""
+) -> tuple[Parsed, Outcome, Signature | None]:
+    """Parse, choose the answering version, wait for its answer, count it.
+
+    The body is parsed against the primary's signature (which also yields the routing
+    key), and again against the chosen version's when a canary's signature differs.
+    """
+    primary = signature_of(runtime, endpoint)
+    parsed = parse(primary)
+    route, slot, role = runtime.choose(endpoint, parsed.routing_key, version)
+    signature = slot.model.signature
+    if signature != primary:
+        parsed = parse(signature)
     job = Job(
         parsed.data,
         parsed.kind,
@@ -93,28 +120,19 @@ async def _serve(
         started,
         protocol=protocol,
     )
-    metrics = runtime.metrics
-    try:
-        outcome = await runtime.predict(endpoint, job, routing_key, version)
-    except ModelError as exc:
-        failed = str(exc.version)
-        metrics.model_errors.labels(endpoint, failed).inc()
-        metrics.requests.labels(endpoint, failed, job.role, protocol, "500").inc()
-        raise
-    except ShipyardError as exc:
-        metrics.requests.labels(endpoint, "", job.role, protocol, str(exc.status_code)).inc()
-        raise
-    metrics.requests.labels(endpoint, str(outcome.version), outcome.role, protocol, "200").inc()
-    return outcome
+    outcome = await runtime.predict(route, slot, role, job)
+    runtime.metrics.requests.labels(
+        endpoint, str(outcome.version), outcome.role, protocol, "200"
+    ).inc()
+    return parsed, outcome, signature
 
 
 async def answer_predict(
     runtime: ServingRuntime, endpoint: str, body: bytes, started: float
 ) -> Answer:
     """The native protocol: records or columns in; predictions, ids and version out."""
-    parsed = parse_native(body, signature_of(runtime, endpoint))
-    outcome = await _serve(
-        runtime, endpoint, parsed, "native", started, routing_key=parsed.routing_key
+    _, outcome, _ = await _serve(
+        runtime, endpoint, lambda sig: parse_native(body, sig), "native", started
     )
     answer: dict[str, Any] = {"predictions": outcome.predictions.tolist()}
     if outcome.probabilities is not None:
@@ -148,8 +166,9 @@ async def answer_invocations(
     started: float,
 ) -> Answer:
     """MLflow scoring: what ``mlflow models serve`` takes, ``{"predictions": [...]}`` out."""
-    parsed = parse_mlflow(body, content_type, signature_of(runtime, endpoint))
-    outcome = await _serve(runtime, endpoint, parsed, "mlflow", started)
+    _, outcome, _ = await _serve(
+        runtime, endpoint, lambda sig: parse_mlflow(body, content_type, sig), "mlflow", started
+    )
     return Answer(200, dumps(format_mlflow(outcome.predictions)), _version_headers(outcome))
 
 
@@ -157,8 +176,9 @@ def parse_version(text: str | None) -> int | None:
     """A version number from a URL, or a 400."""
     if text is None:
         return None
-    if not text.isascii() or not text.isdigit():
-        raise InvalidInputError(f"model version must be a whole number, got {text!r}")
+    if not text.isascii() or not text.isdigit() or len(text) > 10 or int(text) > 2**31 - 1:
+        shown = text if len(text) <= 20 else text[:20] + "..."
+        raise InvalidInputError(f"model version must be a whole number below 2**31, got {shown!r}")
     return int(text)
 
 
@@ -172,9 +192,15 @@ async def answer_infer(
 ) -> Answer:
     """Open Inference Protocol inference, JSON or with the binary tensor extension."""
     wanted = parse_version(version)
-    signature = signature_of(runtime, endpoint)
-    parsed = decode_v2_infer(body, headers.get(HEADER_LENGTH.lower()), signature)
-    outcome = await _serve(runtime, endpoint, parsed, "v2", started, version=wanted)
+    header_length = headers.get(HEADER_LENGTH.lower())
+    parsed, outcome, signature = await _serve(
+        runtime,
+        endpoint,
+        lambda sig: decode_v2_infer(body, header_length, sig),
+        "v2",
+        started,
+        version=wanted,
+    )
     content, extra = encode_v2_infer(
         parsed,
         model_name=endpoint,

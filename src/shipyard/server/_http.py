@@ -20,6 +20,7 @@ from shipyard.core.errors import (
 )
 
 __all__ = [
+    "INTERNAL_ERROR",
     "check_token",
     "dumps",
     "install_error_handlers",
@@ -29,6 +30,16 @@ __all__ = [
 ]
 
 log = logging.getLogger("shipyard.server")
+
+
+#: The body of a 500 that is not shipyard's: nothing of the code; the log has the rest.
+INTERNAL_ERROR = {
+    "error": {
+        "type": "InternalError",
+        "message": "the server failed to answer this request; its log has the details",
+        "details": [],
+    }
+}
 
 
 def dumps(body: Any) -> bytes:
@@ -120,14 +131,7 @@ def install_error_handlers(app: Any) -> None:
 
     async def on_unexpected(_request: Request, exc: Exception) -> Response:
         log.exception("unexpected error", exc_info=exc)
-        body = {
-            "error": {
-                "type": "InternalError",
-                "message": f"{type(exc).__name__}: {exc}",
-                "details": [],
-            }
-        }
-        return json_response(body, 500)
+        return json_response(INTERNAL_ERROR, 500)
 
     app.add_exception_handler(ShipyardError, on_shipyard_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

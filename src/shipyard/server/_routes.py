@@ -17,6 +17,7 @@ from shipyard.server._handlers import (
     Answer,
     answer_invocations,
     answer_predict,
+    count_error,
     default_endpoint,
 )
 from shipyard.server._http import check_token, json_response, read_body, read_json
@@ -76,8 +77,14 @@ _NATIVE_BODY = {
 async def predict(name: str, request: Request) -> Response:
     """``{"records": [...]}`` or ``{"columns": {...}}``; optional ``routing_key``, ``ids``."""
     started = time.perf_counter()
-    body = await prediction_body(request)
-    return to_response(await answer_predict(_runtime(request), name, body, started))
+    runtime = _runtime(request)
+    try:
+        body = await prediction_body(request)
+        answer = await answer_predict(runtime, name, body, started)
+    except Exception as exc:
+        count_error(runtime, name, "native", exc)
+        raise
+    return to_response(answer)
 
 
 _MLFLOW_BODY = {
@@ -99,11 +106,17 @@ _MLFLOW_BODY = {
 }
 
 
-async def _invocations(name: str, request: Request) -> Response:
+async def _invocations(name: str | None, request: Request) -> Response:
     started = time.perf_counter()
-    body = await prediction_body(request)
-    content_type = request.headers.get("content-type")
-    answer = await answer_invocations(_runtime(request), name, body, content_type, started)
+    runtime = _runtime(request)
+    try:
+        body = await prediction_body(request)
+        name = name or default_endpoint(runtime)
+        content_type = request.headers.get("content-type")
+        answer = await answer_invocations(runtime, name, body, content_type, started)
+    except Exception as exc:
+        count_error(runtime, name or "", "mlflow", exc)
+        raise
     return to_response(answer)
 
 
@@ -126,7 +139,7 @@ async def invocations(name: str, request: Request) -> Response:
 )
 async def root_invocations(request: Request) -> Response:
     """The configured default endpoint, or the only one when there is exactly one."""
-    return await _invocations(default_endpoint(_runtime(request)), request)
+    return await _invocations(None, request)
 
 
 @predict_router.get("/ping", tags=["health"], summary="MLflow's health check")
@@ -168,7 +181,7 @@ async def feedback(name: str, request: Request) -> Response:
     """``{"items": [{"prediction_id": ..., "label": ...}]}``; answers how many were taken."""
     payload = read_json(await prediction_body(request))
     ids, labels = _feedback_items(payload)
-    accepted = _runtime(request).feedback(name, ids, labels)
+    accepted = await _runtime(request).feedback(name, ids, labels)
     return json_response({"accepted": accepted})
 
 

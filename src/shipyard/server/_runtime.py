@@ -37,6 +37,10 @@ log = logging.getLogger("shipyard.server")
 
 #: A shadow version this many batches behind gets no more copies until it catches up.
 _SHADOW_BACKLOG_BATCHES = 4
+#: A switch that failed to load is tried again, for the same traffic, after this long.
+_RETRY_SECONDS = 30.0
+#: How long a graceful stop waits for the queued requests to be answered.
+_STOP_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +127,8 @@ class ServingRuntime:
         self.routes: dict[str, Route] = {}
         self.status = _Status()
         self._models: dict[tuple[str, int], LoadedModel] = {}
-        self._slots: dict[tuple[str, int, tuple[int, float]], Slot] = {}
+        self._slots: dict[tuple[str, str, int, tuple[int, float], bool], Slot] = {}
+        self._failed: dict[str, tuple[Traffic, float]] = {}
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shipyard-model")
         self._shadow_executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="shipyard-shadow"
@@ -157,7 +162,12 @@ class ServingRuntime:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=10)
         for slot in list(self._slots.values()):
-            await slot.batcher.close()
+            try:
+                # Bounded: a model thread waiting for room in a full log ("block") while
+                # the store is down must not hold the stop forever.
+                await asyncio.wait_for(slot.batcher.close(), _STOP_SECONDS)
+            except TimeoutError:
+                log.error("%r still had requests queued after %.0f s", slot, _STOP_SECONDS)
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
         self._sync_log_metrics()
@@ -187,25 +197,37 @@ class ServingRuntime:
     # Following the store --------------------------------------------------------
 
     async def refresh(self) -> None:
-        """Bring every route in line with the store (load and warm first, then switch)."""
+        """Bring every route in line with the store (load and warm first, then switch).
+
+        A switch that fails to load leaves the endpoint on its current route (still
+        serving, still ready) and is retried only after ``_RETRY_SECONDS`` for the same
+        traffic; an endpoint with no route yet is not ready.
+        """
         async with self._lock:
             snapshot = await asyncio.to_thread(traffic_snapshot, store=self.store)
             self._snapshot_seen = True
             for name, traffic in snapshot.items():
                 current = self.routes.get(name)
                 if current is not None and current.traffic == traffic:
+                    self.status.errors.pop(name, None)
+                    continue
+                failed = self._failed.get(name)
+                if failed is not None and failed[0] == traffic and time.monotonic() < failed[1]:
                     continue
                 if traffic.primary_version is None:
-                    self.status.errors[name] = (
-                        f"the alias of endpoint {name!r} points at no version"
-                    )
+                    self.status.errors[name] = "its alias points at no version"
                     continue
                 try:
                     self.routes[name] = await self._build(traffic)
                 except Exception as exc:
-                    self.status.errors[name] = f"{type(exc).__name__}: {exc}"
+                    self._failed[name] = (traffic, time.monotonic() + _RETRY_SECONDS)
+                    self.status.errors[name] = (
+                        f"could not load {_describe(traffic)} ({type(exc).__name__}); "
+                        "see the server log"
+                    )
                     log.error("endpoint %r: could not load %s: %s", name, traffic, exc)
                     continue
+                self._failed.pop(name, None)
                 self.status.errors.pop(name, None)
                 log.info(
                     "endpoint %r %s %s",
@@ -217,6 +239,8 @@ class ServingRuntime:
                 del self.routes[name]
             for name in set(self.status.errors) - set(snapshot):
                 del self.status.errors[name]
+            for name in set(self._failed) - set(snapshot):
+                del self._failed[name]
             await self._forget_unused()
 
     async def _build(self, traffic: Traffic) -> Route:
@@ -242,7 +266,9 @@ class ServingRuntime:
         shadow: bool = False,
     ) -> Slot:
         assert version is not None
-        key = (traffic.endpoint, version, settings)
+        # The model and the role are in the key: a slot's executor depends on the role,
+        # and an endpoint switched to another model must not find the old one's slot.
+        key = (traffic.endpoint, traffic.model_name, version, settings, shadow)
         found = self._slots.get(key)
         if found is not None:
             return found
@@ -294,8 +320,12 @@ class ServingRuntime:
 
     @property
     def ready(self) -> bool:
-        """True once the endpoints were read and every one of them is serving."""
-        return self._snapshot_seen and not self.status.errors
+        """True once the endpoints were read and every one of them has a route to serve.
+
+        A failed switch leaves the old route serving, so it does not make the server
+        unready (``status.errors`` still reports it).
+        """
+        return self._snapshot_seen and all(name in self.routes for name in self.status.errors)
 
     def route(self, endpoint: str) -> Route:
         """The live route of an endpoint.
@@ -317,27 +347,35 @@ class ServingRuntime:
             "Create one with `shipyard endpoints create NAME --model MODEL@ALIAS`."
         )
 
-    async def predict(
-        self, endpoint: str, job: Job, routing_key: str | None, version: int | None = None
-    ) -> Outcome:
-        """Answer one request from the endpoint's primary or canary; copy it to shadows.
+    def choose(
+        self, endpoint: str, routing_key: str | None, version: int | None = None
+    ) -> tuple[Route, Slot, str]:
+        """The route, slot and role (primary or canary) that will answer a request.
 
-        ``version`` asks for one of the versions taking traffic (primary or canary) by
-        number instead of letting the traffic split choose.
+        ``version`` asks for one of the versions taking traffic by number instead of
+        letting the traffic split choose.
         """
         route = self.route(endpoint)
         slot, role = route.pick(routing_key) if version is None else route.by_version(version)
+        return route, slot, role
+
+    async def predict(self, route: Route, slot: Slot, role: str, job: Job) -> Outcome:
+        """Answer one request from the chosen slot, then copy it to the shadows."""
         job.role = role
         try:
             outcome = await slot.batcher.submit(job, job.rows)
         finally:
             elapsed = time.perf_counter() - job.started
-            self.metrics.latency.labels(endpoint, str(slot.version)).observe(elapsed)
-        for shadow in route.shadows:
+            self.metrics.latency.labels(slot.endpoint, str(slot.version)).observe(elapsed)
+        # The route may have changed while this request waited: copy to today's shadows.
+        current = self.routes.get(slot.endpoint, route)
+        for shadow in current.shadows:
             self._copy_to_shadow(shadow, job)
         return outcome
 
     def _copy_to_shadow(self, slot: Slot, job: Job) -> None:
+        if slot.batcher.closed:
+            return
         backlog = slot.batcher.queued_rows
         if backlog > _SHADOW_BACKLOG_BATCHES * slot.batcher.max_batch_size:
             self.metrics.shadow_dropped.labels(slot.endpoint, str(slot.version)).inc()
@@ -363,19 +401,16 @@ class ServingRuntime:
             self.metrics.model_errors.labels(slot.endpoint, str(slot.version)).inc()
             log.debug("shadow %r failed: %s", slot, exc)
 
-    def feedback(self, endpoint: str, ids: list[str], labels: list[Any]) -> int:
-        """Queue ground-truth labels for the prediction log."""
+    async def feedback(self, endpoint: str, ids: list[str], labels: list[Any]) -> int:
+        """Queue ground-truth labels for the prediction log (off the loop: it may wait)."""
         if endpoint not in self.routes and endpoint not in self.status.errors:
             self.route(endpoint)  # raises the NotFoundError with the known names
         if self.writer is None:
             from shipyard.services import log_feedback
 
-            return log_feedback(
-                endpoint,
-                [{"prediction_id": i, "label": v} for i, v in zip(ids, labels, strict=True)],
-                store=self.store,
-            )
-        return self.writer.submit_feedback(endpoint, ids, labels)
+            items = [{"prediction_id": i, "label": v} for i, v in zip(ids, labels, strict=True)]
+            return await asyncio.to_thread(log_feedback, endpoint, items, store=self.store)
+        return await asyncio.to_thread(self.writer.submit_feedback, endpoint, ids, labels)
 
 
 def _describe(traffic: Traffic) -> str:

@@ -8,6 +8,7 @@ hands the rows to the prediction log.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from shipyard.services import LoadedModel
 
 __all__ = ["Job", "Outcome", "Slot", "new_prediction_ids"]
+
+log = logging.getLogger("shipyard.server")
 
 
 @dataclass(slots=True)
@@ -65,8 +68,13 @@ def new_prediction_ids(rows: int) -> list[str]:
     return [uuid.uuid4().hex for _ in range(rows)]
 
 
-def _merge(model: LoadedModel, jobs: Sequence[Job]) -> Any:
-    """The inputs of several requests as one, or None when they cannot be merged."""
+def _merge(jobs: Sequence[Job]) -> Any:
+    """The inputs of several requests as one, or None when they cannot be merged.
+
+    Records merge only when every record has the same keys: otherwise a key missing
+    from one request would read as a null next to another request's records, and the
+    request would pass in a batch what it fails alone.
+    """
     kinds = {job.kind for job in jobs}
     if len(kinds) != 1:
         return None
@@ -74,15 +82,21 @@ def _merge(model: LoadedModel, jobs: Sequence[Job]) -> Any:
     if len(jobs) == 1:
         return jobs[0].data
     if kind == "records":
-        merged: list[Any] = []
+        keys = None
         for job in jobs:
-            merged.extend(job.data)
-        return merged
+            for record in job.data:
+                if not isinstance(record, dict):
+                    return None
+                if keys is None:
+                    keys = record.keys()
+                elif record.keys() != keys:
+                    return None
+        return [record for job in jobs for record in job.data]
     if kind == "columns":
-        keys = list(jobs[0].data)
-        if any(list(job.data) != keys for job in jobs):
+        first = list(jobs[0].data)
+        if any(list(job.data) != first for job in jobs):
             return None
-        return {key: [v for job in jobs for v in job.data[key]] for key in keys}
+        return {key: [v for job in jobs for v in job.data[key]] for key in first}
     if kind == "frame":
         import pandas as pd
 
@@ -183,7 +197,7 @@ class Slot:
         Returns the indexes of the good jobs, their prepared inputs (concatenated) and
         one entry per job: None for a good one, the error for a bad one.
         """
-        merged = _merge(self.model, jobs)
+        merged = _merge(jobs)
         if merged is not None:
             try:
                 return list(range(len(jobs))), self.model.prepare(merged), [None] * len(jobs)
@@ -208,6 +222,12 @@ class Slot:
             good, prepared, errors = self._prepare(jobs)
         except InvalidInputError as exc:
             return [exc]
+        except Exception:
+            # Inputs that check out one by one but do not stack (tensors of different
+            # widths for a model without a signature): answer each on its own.
+            if len(jobs) == 1:
+                raise
+            return [result for job in jobs for result in self._run_batch([job])]
         results: list[Outcome | BaseException] = list(errors)
         if not good:
             return results
@@ -217,12 +237,21 @@ class Slot:
         except Exception as exc:
             error = ModelError(
                 f"endpoint {self.endpoint!r}: model {self.model_name!r} version "
-                f"{self.version} raised {type(exc).__name__}: {exc}",
+                f"{self.version} raised {type(exc).__name__}; the server's log has the details",
                 endpoint=self.endpoint,
                 version=self.version,
             )
             error.__cause__ = exc
-            self._log(chosen, prepared, None, None, status=500, error=error.message)
+            log.error(
+                "endpoint %r: model %r version %s raised: %r",
+                self.endpoint,
+                self.model_name,
+                self.version,
+                exc,
+            )
+            self._log(
+                chosen, prepared, None, None, status=500, error=f"{type(exc).__name__}: {exc}"
+            )
             for i in good:
                 results[i] = error
             return results

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from shipyard._version import __version__
-from shipyard.server._handlers import answer_infer, parse_version
-from shipyard.server._http import json_response
+from shipyard.server._handlers import answer_infer, count_error, parse_version
+from shipyard.server._http import check_token, json_response
 from shipyard.server._routes import prediction_body, to_response
 from shipyard.server._runtime import ServingRuntime
 from shipyard.server._v2 import v2_model_metadata
@@ -28,6 +28,15 @@ v2_router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 def _runtime(request: Request) -> ServingRuntime:
     runtime: ServingRuntime = request.app.state.runtime
     return runtime
+
+
+def _check_token(request: Request) -> None:
+    # A model's metadata tells its inputs: guarded like its predictions.
+    check_token(
+        request.headers.get("authorization"),
+        request.app.state.settings.predict_token,
+        "this model route",
+    )
 
 
 @v2_router.get("", summary="Server metadata")
@@ -49,6 +58,7 @@ async def ready(request: Request) -> Response:
 
 
 async def _metadata(request: Request, name: str, version: str | None) -> Response:
+    _check_token(request)
     route = _runtime(request).route(name)
     wanted = parse_version(version)
     slot = route.primary if wanted is None else route.by_version(wanted)[0]
@@ -68,14 +78,15 @@ async def version_metadata(name: str, version: str, request: Request) -> Respons
 
 
 async def _ready(request: Request, name: str, version: str | None) -> Response:
+    _check_token(request)
     runtime = _runtime(request)
+    wanted = parse_version(version)
     route = runtime.routes.get(name)
-    ok = route is not None
-    if route is not None and version is not None:
-        wanted = parse_version(version)
-        ok = wanted in {route.primary.version, route.canary.version if route.canary else None}
     if route is None and name not in runtime.status.errors:
         runtime.route(name)  # raises the 404 naming the endpoints
+    if route is not None and wanted is not None:
+        route.by_version(wanted)  # a version taking no traffic here: 404
+    ok = route is not None
     return json_response({"name": name, "ready": ok}, 200 if ok else 503)
 
 
@@ -122,9 +133,14 @@ _INFER_BODY = {
 
 async def _infer(request: Request, name: str, version: str | None) -> Response:
     started = time.perf_counter()
-    body = await prediction_body(request)
-    headers = {key.lower(): value for key, value in request.headers.items()}
-    answer = await answer_infer(_runtime(request), name, version, body, headers, started)
+    runtime = _runtime(request)
+    try:
+        body = await prediction_body(request)
+        headers = {key.lower(): value for key, value in request.headers.items()}
+        answer = await answer_infer(runtime, name, version, body, headers, started)
+    except Exception as exc:
+        count_error(runtime, name, "v2", exc)
+        raise
     return to_response(answer)
 
 

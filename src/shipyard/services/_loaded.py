@@ -25,8 +25,8 @@ class LoadedModel:
 
     Inputs are checked against the version's signature first (names, types, nulls; every
     problem reported at once) and handed to the model with the dtypes it was trained on.
-    Columns the signature does not name are dropped, or refused when ``extra_columns``
-    (the setting of the same name) is ``"refuse"``.
+    Columns the signature does not name are refused, or dropped when ``extra_columns``
+    (the setting of the same name) is ``"ignore"``.
 
     Attributes:
         name: the registered model's name (None when loaded from a run or a folder).
@@ -45,7 +45,7 @@ class LoadedModel:
         path: Path,
         uri: str,
         model_version: ModelVersion | None = None,
-        extra_columns: Literal["ignore", "refuse"] = "ignore",
+        extra_columns: Literal["ignore", "refuse"] = "refuse",
     ) -> None:
         self._predictor = predictor
         self.manifest = manifest
