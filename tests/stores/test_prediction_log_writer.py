@@ -443,32 +443,27 @@ def test_close_without_a_thread_writes_inline(
 # -- a full queue -----------------------------------------------------------------------
 
 
-def test_drop_policy_counts_dropped_rows_and_submit_stays_fast(
+def test_drop_policy_counts_dropped_rows_and_never_waits(
     make_writer: Callable[..., PredictionLogWriter],
 ) -> None:
-    writer = make_writer(queue_rows=100)  # not started: nothing drains the queue
+    # Not started: nothing drains the queue, so a submit that waited would never return.
+    writer = make_writer(queue_rows=100)
     assert writer.submit(batch(100))
     full = batch(1)
-    started = time.perf_counter()
     for _ in range(10_000):
         assert writer.submit(full) is False
-    per_call = (time.perf_counter() - started) / 10_000
     assert writer.dropped_rows == 10_000
     assert writer.queued_rows == 100
-    assert per_call < 50e-6, f"submit took {per_call * 1e6:.1f} us on a full queue"
 
 
-def test_submit_on_a_moving_queue_is_cheap(
+def test_many_small_submits_to_a_running_writer_are_all_written(
     make_writer: Callable[..., PredictionLogWriter],
 ) -> None:
     writer = make_writer(flush_rows=1000, flush_seconds=0.05).start()
     row = pd.DataFrame({"distance": [100], "carrier": ["AA"]})
     ready = [batch(1, inputs=row) for _ in range(5000)]
-    started = time.perf_counter()
     accepted = sum(writer.submit(item) for item in ready)
-    per_call = (time.perf_counter() - started) / len(ready)
     assert accepted == 5000
-    assert per_call < 100e-6, f"submit took {per_call * 1e6:.1f} us"
     writer.flush()
     assert writer.written_rows == 5000
 
