@@ -42,8 +42,8 @@ shipyard, so above 1x means shipyard is better either way.
 
 Run it from shipyard's environment, with each peer in its own (see docs/benchmarks.md)::
 
-    python benchmarks/serving.py --mlflow-python /tmp/mlflow-venv/bin/python \\
-        --bentoml-python /tmp/bentoml-venv/bin/python --markdown
+    python benchmarks/serving.py --mlflow-python .venv-mlflow/bin/python \\
+        --bentoml-python .venv-bentoml/bin/python --markdown
     python benchmarks/serving.py --quick --repeat 1    # CI smoke run: shipyard only
 
 Options: ``--repeat 3 --warmup-s 3 --duration-s 10 --concurrency 1,64 --workers 1
@@ -122,13 +122,13 @@ REGISTRY_WORKER = HERE / "_registry_worker.py"
 BENTOML_PYTHON_ENV = "SHIPYARD_BENCH_BENTOML_PYTHON"
 SKLEARN = "scikit-learn==$(.venv/bin/python -c 'import sklearn; print(sklearn.__version__)')"
 MLFLOW_HINT = (
-    f'python -m venv /tmp/mlflow-venv && /tmp/mlflow-venv/bin/pip install mlflow pandas "{SKLEARN}"'
-    f", then pass --mlflow-python /tmp/mlflow-venv/bin/python (or set {MLFLOW_PYTHON_ENV})"
+    f'python -m venv .venv-mlflow && .venv-mlflow/bin/pip install mlflow pandas "{SKLEARN}"'
+    f", then pass --mlflow-python .venv-mlflow/bin/python (or set {MLFLOW_PYTHON_ENV})"
 )
 BENTOML_HINT = (
-    "python -m venv /tmp/bentoml-venv && /tmp/bentoml-venv/bin/pip install "
+    "python -m venv .venv-bentoml && .venv-bentoml/bin/pip install "
     f'"bentoml>=1.4,<1.5" pandas "{SKLEARN}", then pass --bentoml-python '
-    f"/tmp/bentoml-venv/bin/python (or set {BENTOML_PYTHON_ENV})"
+    f".venv-bentoml/bin/python (or set {BENTOML_PYTHON_ENV})"
 )
 DISTS = ("scikit-learn", "pandas", "numpy")
 FULL = {"repeat": 3, "warmup_s": 3.0, "duration_s": 10.0, "train_rows": 5_000, "ceiling_s": 3.0}
