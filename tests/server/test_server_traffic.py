@@ -184,3 +184,41 @@ def test_every_answered_request_is_in_the_log_after_a_graceful_stop(
     assert set(log["prediction_id"]) == ids
     assert (log["status"] == 200).all()
     assert (log["latency_ms"] > 0).all()
+
+
+def test_requests_in_flight_at_a_graceful_stop_are_answered_and_logged(
+    served: Served, live: Callable[..., LiveServer]
+) -> None:
+    server = live()
+
+    async def scenario() -> list[httpx.Response | BaseException]:
+        answers: list[httpx.Response | BaseException] = []
+
+        async def client(http: httpx.AsyncClient) -> None:
+            for i in range(10_000):
+                try:
+                    answers.append(
+                        await http.post(
+                            f"{server.url}/v1/endpoints/delays/predict",
+                            json={"records": [served.rows[i % len(served.rows)]]},
+                        )
+                    )
+                except httpx.TransportError as exc:  # refused once the server stops
+                    answers.append(exc)
+                    return
+
+        async with httpx.AsyncClient(timeout=30) as http:
+            load = [asyncio.create_task(client(http)) for _ in range(16)]
+            await asyncio.sleep(0.5)
+            # The stop begins while 16 clients have requests on the way.
+            await asyncio.to_thread(server.stop)
+            await asyncio.gather(*load)
+        return answers
+
+    answers = asyncio.run(scenario())
+    answered = [a for a in answers if isinstance(a, httpx.Response)]
+    assert answered
+    assert {a.status_code for a in answered} == {200}
+    ids = {pid for a in answered for pid in a.json()["prediction_ids"]}
+    log = shipyard.prediction_log("delays", store=served.store)
+    assert ids <= set(log["prediction_id"])

@@ -45,14 +45,15 @@ def serve(
     if not 0 < port < 65536:
         raise InvalidInputError(f"--port must be between 1 and 65535, got {port}")
     os.environ[LOG_PREDICTIONS_ENV] = "1" if log_predictions else "0"
+    # OpenMP pools (scikit-learn, LightGBM, XGBoost) get the cores the event loops leave:
+    # a pool as wide as the machine stalls whenever a loop holds one of its cores.
+    cores = os.cpu_count() or 1
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (cores - workers) // workers)))
     metrics_dir = None
     if workers > 1:
         # Each worker counts in its own files; /metrics sums them.
         metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-        # Split the cores between workers instead of letting every OpenMP pool take all.
-        cores = os.cpu_count() or 1
-        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // workers)))
     console.print(
         f"shipyard server on http://{host}:{port}  ({workers} worker"
         f"{'s' if workers > 1 else ''}; API docs at /docs)"
