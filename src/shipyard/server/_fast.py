@@ -13,21 +13,24 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
-from shipyard.core.errors import PayloadTooLargeError, ShipyardError
+from shipyard.core.errors import ShipyardError
 from shipyard.server._handlers import (
-    Answer,
-    answer_error,
     answer_infer,
     answer_invocations,
     answer_predict,
     count_error,
     default_endpoint,
-    internal_error,
 )
-from shipyard.server._http import check_token
+from shipyard.server._http import (
+    Answer,
+    answer_error,
+    check_token,
+    internal_error,
+    read_capped,
+)
 from shipyard.server._runtime import ServingRuntime
 
 __all__ = ["FastPredictions"]
@@ -81,7 +84,9 @@ class FastPredictions:
             check_token(
                 headers.get("authorization"), self.settings.predict_token, "this prediction route"
             )
-            body = await self._read(receive, headers)
+            body = await read_capped(
+                _chunks(receive), headers.get("content-length"), self.settings.max_body_bytes
+            )
             if protocol == "native":
                 answer = await answer_predict(self.runtime, endpoint, body, started)
             elif protocol == "v2":
@@ -107,34 +112,20 @@ class FastPredictions:
             answer = internal_error()
         await self._send(send, answer)
 
-    async def _read(self, receive: Receive, headers: dict[str, str]) -> bytes:
-        limit = self.settings.max_body_bytes
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLargeError(
-                f"the request body is {int(declared)} bytes; this server takes at most "
-                f"{limit} (setting max_body_bytes); send fewer rows per request"
-            )
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _Disconnected
-            chunk: bytes = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLargeError(
-                    f"the request body is over {limit} bytes (setting max_body_bytes); "
-                    "send fewer rows per request"
-                )
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
     @staticmethod
     async def _send(send: Send, answer: Answer) -> None:
         raw = [(b"content-length", str(len(answer.body)).encode())]
         raw += [(key.encode(), value.encode()) for key, value in answer.headers.items()]
         await send({"type": "http.response.start", "status": answer.status, "headers": raw})
         await send({"type": "http.response.body", "body": answer.body})
+
+
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The request body's chunks from ASGI messages, until the last one."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.core.errors import (
     InvalidInputError,
     ModelError,
     ShipyardError,
-    UnauthorizedError,
 )
 from shipyard.core.signature import Signature
 from shipyard.server._codec import Parsed
-from shipyard.server._http import INTERNAL_ERROR, dumps
+from shipyard.server._http import Answer, dumps
 from shipyard.server._mlflow import format_mlflow, parse_mlflow
 from shipyard.server._native import parse_native
 from shipyard.server._runtime import ServingRuntime
@@ -29,41 +27,16 @@ from shipyard.server._slots import Job, Outcome, new_prediction_ids
 from shipyard.server._v2 import HEADER_LENGTH, decode_v2_infer, encode_v2_infer
 
 __all__ = [
-    "Answer",
-    "answer_error",
     "answer_infer",
     "answer_invocations",
     "answer_predict",
     "count_error",
     "default_endpoint",
-    "internal_error",
     "parse_version",
     "signature_of",
 ]
 
 _JSON = "application/json"
-
-
-@dataclass(slots=True)
-class Answer:
-    """An HTTP answer: status, body and headers (``content-type`` included)."""
-
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def answer_error(error: ShipyardError) -> Answer:
-    """The JSON error body of a shipyard error, with its status."""
-    headers = {"content-type": _JSON}
-    if isinstance(error, UnauthorizedError):
-        headers["www-authenticate"] = "Bearer"
-    return Answer(error.status_code, dumps(error.to_dict()), headers)
-
-
-def internal_error() -> Answer:
-    """A 500 that says nothing of the code; the details go to the server's log."""
-    return Answer(500, dumps(INTERNAL_ERROR), {"content-type": _JSON})
 
 
 def signature_of(runtime: ServingRuntime, endpoint: str) -> Signature | None:

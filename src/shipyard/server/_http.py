@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -21,12 +23,16 @@ from shipyard.core.errors import (
 
 __all__ = [
     "INTERNAL_ERROR",
+    "Answer",
+    "answer_error",
     "check_token",
     "dumps",
     "install_error_handlers",
+    "internal_error",
     "json_response",
-    "read_body",
+    "read_capped",
     "read_json",
+    "to_response",
 ]
 
 log = logging.getLogger("shipyard.server")
@@ -52,25 +58,57 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing more than ``limit`` bytes without reading it all."""
-    declared = request.headers.get("content-length")
+@dataclass(slots=True)
+class Answer:
+    """An HTTP answer: status, body and headers (``content-type`` included)."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def to_response(answer: Answer) -> Response:
+    """A framework response from an answer."""
+    return Response(answer.body, status_code=answer.status, headers=answer.headers)
+
+
+def answer_error(error: ShipyardError) -> Answer:
+    """The JSON error body of a shipyard error, with its status."""
+    headers = {"content-type": "application/json"}
+    if isinstance(error, UnauthorizedError):
+        headers["www-authenticate"] = "Bearer"
+    return Answer(error.status_code, dumps(error.to_dict()), headers)
+
+
+def internal_error() -> Answer:
+    """A 500 that says nothing of the code; the details go to the server's log."""
+    return Answer(500, dumps(INTERNAL_ERROR), {"content-type": "application/json"})
+
+
+async def read_capped(chunks: AsyncIterator[bytes], declared: str | None, limit: int) -> bytes:
+    """A whole body from its chunks, refusing more than ``limit`` bytes without reading it all.
+
+    Args:
+        chunks: the body as it arrives.
+        declared: the ``Content-Length`` header, if any (a larger one is refused at once).
+        limit: the most bytes accepted (the ``max_body_bytes`` setting).
+    """
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(
             f"the request body is {int(declared)} bytes; this server takes at most {limit} "
             "(setting max_body_bytes); send fewer rows per request"
         )
-    chunks: list[bytes] = []
+    parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise PayloadTooLargeError(
                 f"the request body is over {limit} bytes (setting max_body_bytes); "
                 "send fewer rows per request"
             )
-        chunks.append(chunk)
-    return b"".join(chunks)
+        parts.append(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def read_json(body: bytes) -> Any:
@@ -96,11 +134,6 @@ def check_token(header: str | None, expected: str | None, what: str) -> None:
         )
 
 
-def _error_response(error: ShipyardError) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, UnauthorizedError) else None
-    return json_response(error.to_dict(), error.status_code, headers)
-
-
 def install_error_handlers(app: Any) -> None:
     """Every error becomes ``{"error": {"type", "message", "details"}}`` with its status."""
 
@@ -108,7 +141,7 @@ def install_error_handlers(app: Any) -> None:
         assert isinstance(exc, ShipyardError)
         if exc.status_code >= 500:
             log.error("%s: %s", type(exc).__name__, exc)
-        return _error_response(exc)
+        return to_response(answer_error(exc))
 
     async def on_http_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

@@ -14,16 +14,21 @@ from fastapi.responses import Response
 
 from shipyard.core.errors import InvalidInputError
 from shipyard.server._handlers import (
-    Answer,
     answer_invocations,
     answer_predict,
     count_error,
     default_endpoint,
 )
-from shipyard.server._http import check_token, json_response, read_body, read_json
+from shipyard.server._http import (
+    check_token,
+    json_response,
+    read_capped,
+    read_json,
+    to_response,
+)
 from shipyard.server._runtime import ServingRuntime
 
-__all__ = ["predict_router", "prediction_body", "to_response"]
+__all__ = ["predict_router", "prediction_body"]
 
 predict_router = APIRouter()
 
@@ -41,12 +46,9 @@ async def prediction_body(request: Request) -> bytes:
     check_token(
         request.headers.get("authorization"), settings.predict_token, "this prediction route"
     )
-    return await read_body(request, settings.max_body_bytes)
-
-
-def to_response(answer: Answer) -> Response:
-    """A framework response from a handler's answer."""
-    return Response(answer.body, status_code=answer.status, headers=answer.headers)
+    return await read_capped(
+        request.stream(), request.headers.get("content-length"), settings.max_body_bytes
+    )
 
 
 _NATIVE_BODY = {

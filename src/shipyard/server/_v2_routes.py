@@ -15,8 +15,8 @@ from fastapi.responses import Response
 
 from shipyard._version import __version__
 from shipyard.server._handlers import answer_infer, count_error, parse_version
-from shipyard.server._http import check_token, json_response
-from shipyard.server._routes import prediction_body, to_response
+from shipyard.server._http import check_token, json_response, to_response
+from shipyard.server._routes import prediction_body
 from shipyard.server._runtime import ServingRuntime
 from shipyard.server._v2 import v2_model_metadata
 
