@@ -9,20 +9,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from cli_runner import invoke
 
 import shipyard
-from shipyard.cli import app
 from shipyard.stores import HEAD_REVISION, Store
-
-runner = CliRunner()
-
-
-def _invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 def _make_runs() -> list[str]:
@@ -38,34 +28,34 @@ def _make_runs() -> list[str]:
 
 
 def test_version_prints_package_and_schema(project: Path) -> None:
-    code, out, _ = _invoke("version")
+    code, out, _ = invoke("version")
     assert code == 0
     assert out.strip() == f"shipyard {shipyard.__version__} (schema {HEAD_REVISION})"
-    code, out, _ = _invoke("version", "--json")
+    code, out, _ = invoke("version", "--json")
     assert json.loads(out) == {"version": shipyard.__version__, "schema": HEAD_REVISION}
 
 
 def test_init_writes_settings_and_creates_the_store(project: Path) -> None:
-    code, out, _ = _invoke("init")
+    code, out, _ = invoke("init")
     assert code == 0, out
     assert (project / "shipyard.toml").read_text().startswith("# shipyard settings")
     assert (project / ".shipyard" / "shipyard.db").is_file()
     assert f"schema {HEAD_REVISION}" in out
     # A second init keeps the user's file.
     (project / "shipyard.toml").write_text('home = ".shipyard"\n# mine\n')
-    assert _invoke("init")[0] == 0
+    assert invoke("init")[0] == 0
     assert "# mine" in (project / "shipyard.toml").read_text()
 
 
 def test_runs_list_empty_store(project: Path) -> None:
-    code, out, _ = _invoke("runs", "list")
+    code, out, _ = invoke("runs", "list")
     assert code == 0
     assert "no runs yet" in out
 
 
 def test_runs_list_filters_and_orders_in_the_database(project: Path) -> None:
     ids = _make_runs()
-    code, out, _ = _invoke(
+    code, out, _ = invoke(
         "runs", "list", "-e", "churn", "-f", "params.model = 'gbm'", "-o", "metrics.auc DESC"
     )
     assert code == 0, out
@@ -79,7 +69,7 @@ def test_runs_list_filters_and_orders_in_the_database(project: Path) -> None:
 
 def test_runs_list_json_is_machine_readable(project: Path) -> None:
     ids = _make_runs()
-    code, out, _ = _invoke("runs", "list", "--json", "-o", "metrics.auc ASC", "-n", "2")
+    code, out, _ = invoke("runs", "list", "--json", "-o", "metrics.auc ASC", "-n", "2")
     assert code == 0
     data = json.loads(out)
     assert [d["run_id"] for d in data] == [ids[3], ids[1]]
@@ -90,12 +80,12 @@ def test_runs_list_json_is_machine_readable(project: Path) -> None:
 
 def test_runs_show_by_prefix_and_json(project: Path) -> None:
     ids = _make_runs()
-    code, out, _ = _invoke("runs", "show", ids[0][:8])
+    code, out, _ = invoke("runs", "show", ids[0][:8])
     assert code == 0, out
     assert ids[0] in out
     assert "churn" in out
     assert "0.91" in out
-    code, out, _ = _invoke("runs", "show", ids[0], "--json")
+    code, out, _ = invoke("runs", "show", ids[0], "--json")
     data = json.loads(out)
     assert data["experiment"] == "churn"
     assert data["params"] == {"model": "gbm"}
@@ -107,7 +97,7 @@ def test_runs_show_lists_artifacts_and_inputs(project: Path) -> None:
     with shipyard.start_run("churn") as run:
         run.log_text("hello", "notes/readme.txt")
         run.log_input("ab" * 32, "customers-2026-10")
-    code, out, _ = _invoke("runs", "show", run.run_id, "--json")
+    code, out, _ = invoke("runs", "show", run.run_id, "--json")
     assert code == 0
     data = json.loads(out)
     assert data["artifacts"][0]["path"] == "notes/readme.txt"
@@ -118,50 +108,50 @@ def test_runs_show_lists_artifacts_and_inputs(project: Path) -> None:
 
 
 def test_unknown_run_is_one_clear_line_and_exit_1(project: Path) -> None:
-    code, out, err = _invoke("runs", "show", "nope")
+    code, out, err = invoke("runs", "show", "nope")
     assert code == 1
     assert "run 'nope' not found" in err
     assert "Traceback" not in err + out
 
 
 def test_bad_filter_shows_where(project: Path) -> None:
-    code, _, err = _invoke("runs", "list", "-f", "metrics.auc >")
+    code, _, err = invoke("runs", "list", "-f", "metrics.auc >")
     assert code == 1
     assert "invalid filter at position 13" in err
     assert "^" in err
 
 
 def test_unknown_experiment_is_reported(project: Path) -> None:
-    code, _, err = _invoke("runs", "list", "-e", "missing")
+    code, _, err = invoke("runs", "list", "-e", "missing")
     assert code == 1
     assert "experiment 'missing' not found" in err
 
 
 def test_experiments_list_counts_runs(project: Path) -> None:
     _make_runs()
-    code, out, _ = _invoke("experiments", "list", "--json")
+    code, out, _ = invoke("experiments", "list", "--json")
     assert code == 0
     counts = {e["name"]: e["runs"] for e in json.loads(out)}
     assert counts == {"churn": 3, "other": 1}
-    code, out, _ = _invoke("experiments", "list")
+    code, out, _ = invoke("experiments", "list")
     assert "churn" in out
     assert "other" in out
 
 
 def test_db_current_and_upgrade_on_an_empty_database(project: Path) -> None:
     (project / "shipyard.toml").write_text("auto_create = false\n")
-    code, out, _ = _invoke("db", "current", "--json")
+    code, out, _ = invoke("db", "current", "--json")
     assert code == 0
     assert json.loads(out)["current"] is None
-    code, _, err = _invoke("runs", "list")
+    code, _, err = invoke("runs", "list")
     assert code == 1
     assert "shipyard db upgrade" in err
-    code, out, _ = _invoke("db", "upgrade")
+    code, out, _ = invoke("db", "upgrade")
     assert code == 0
     assert f"schema none -> {HEAD_REVISION}" in out
-    code, out, _ = _invoke("db", "upgrade")
+    code, out, _ = invoke("db", "upgrade")
     assert "up to date" in out
-    assert _invoke("runs", "list")[0] == 0
+    assert invoke("runs", "list")[0] == 0
 
 
 @pytest.mark.slow
@@ -177,11 +167,11 @@ def test_run_whose_process_died_is_flagged(project: Path) -> None:
         """
     )
     subprocess.run([sys.executable, "-c", script], cwd=project, check=True)
-    code, out, _ = _invoke("runs", "list", "--json")
+    code, out, _ = invoke("runs", "list", "--json")
     (data,) = json.loads(out)
     assert data["status"] == "RUNNING"
     assert data["process_gone"] is True
-    code, out, _ = _invoke("runs", "list")
+    code, out, _ = invoke("runs", "list")
     assert code == 0
     assert "process gone" in out
 
@@ -189,7 +179,7 @@ def test_run_whose_process_died_is_flagged(project: Path) -> None:
 @pytest.mark.slow
 def test_demo_fast_trains_and_tracks_real_runs(project: Path) -> None:
     pytest.importorskip("sklearn", reason="the demo needs the demo extra")
-    code, out, err = _invoke("demo", "--fast")
+    code, out, err = invoke("demo", "--fast")
     assert code == 0, out + err
     assert "best runs by AUC" in out
     store = Store.from_settings(shipyard.Settings.load())

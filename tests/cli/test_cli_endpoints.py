@@ -6,25 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from cli_runner import invoke
 
 import shipyard
-from shipyard.cli import app
 
 pytest.importorskip("sklearn", reason="the tests register a real scikit-learn model")
 
-runner = CliRunner()
-
-
-def _invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
-
 
 def _ok(*args: str) -> str:
-    code, out, err = _invoke(*args)
+    code, out, err = invoke(*args)
     assert code == 0, out + err
     return out
 
@@ -118,7 +108,7 @@ def test_update_and_delete(delays: None) -> None:
     out = _ok("endpoints", "delete", "api")
     assert "deleted endpoint api (served delays/1)" in out
     assert "deleted" in _ok("endpoints", "history", "api")
-    code, _, err = _invoke("endpoints", "show", "api")
+    code, _, err = invoke("endpoints", "show", "api")
     assert code == 1
     assert "endpoint 'api' not found (there are no endpoints yet" in err
 
@@ -166,7 +156,7 @@ def test_update_and_delete(delays: None) -> None:
 )
 def test_errors_are_one_red_line_and_exit_1(delays: None, args: list[str], message: str) -> None:
     _ok("endpoints", "create", "api", "--model", "delays@champion")
-    code, out, err = _invoke("endpoints", *args)
+    code, out, err = invoke("endpoints", *args)
     assert code == 1
     assert message in " ".join(err.split())
     assert err.startswith("error:")

@@ -8,21 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from cli_runner import invoke
 
 import shipyard
-from shipyard.cli import _load_check, app
+from shipyard.cli import _load_check
 
 pytest.importorskip("sklearn", reason="the tests train a real scikit-learn model")
-
-runner = CliRunner()
-
-
-def _invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 def _training_data() -> tuple[Any, Any]:
@@ -63,19 +54,19 @@ def delays(project: Path) -> dict[str, Any]:
 
 
 def test_models_list_empty_store(project: Path) -> None:
-    code, out, _ = _invoke("models", "list")
+    code, out, _ = invoke("models", "list")
     assert code == 0
     assert "no registered models yet" in out
-    assert json.loads(_invoke("models", "list", "--json")[1]) == []
+    assert json.loads(invoke("models", "list", "--json")[1]) == []
 
 
 def test_models_list_shows_latest_version_and_aliases(delays: dict[str, Any]) -> None:
     shipyard.set_alias("delays", "champion", 1)
-    code, out, _ = _invoke("models", "list")
+    code, out, _ = invoke("models", "list")
     assert code == 0, out
     (line,) = [row for row in out.splitlines() if "delays" in row]
     assert line.split()[:3] == ["delays", "2", "champion→1"]
-    code, out, _ = _invoke("models", "list", "--json")
+    code, out, _ = invoke("models", "list", "--json")
     (data,) = json.loads(out)
     assert data["name"] == "delays"
     assert data["latest_version"] == 2
@@ -86,14 +77,14 @@ def test_models_show_lists_versions_with_runs_aliases_and_metrics(
     delays: dict[str, Any],
 ) -> None:
     shipyard.set_alias("delays", "champion", 1)
-    code, out, _ = _invoke("models", "show", "delays")
+    code, out, _ = invoke("models", "show", "delays")
     assert code == 0, out
     assert "2 versions" in out
     v1_line = next(line for line in out.splitlines() if line.split()[:1] == ["1"])
     assert v1_line.split()[:3] == ["1", "sklearn", delays["run_id"][:8]]
     assert "champion" in v1_line
     assert "0.875" in v1_line
-    code, out, _ = _invoke("models", "show", "delays", "--json")
+    code, out, _ = invoke("models", "show", "delays", "--json")
     data = json.loads(out)
     assert [v["version"] for v in data["versions"]] == [1, 2]
     assert data["versions"][0]["run_id"] == delays["run_id"]
@@ -102,18 +93,18 @@ def test_models_show_lists_versions_with_runs_aliases_and_metrics(
 
 
 def test_models_versions_newest_first_and_json(delays: dict[str, Any]) -> None:
-    code, out, _ = _invoke("models", "versions", "delays")
+    code, out, _ = invoke("models", "versions", "delays")
     assert code == 0, out
     numbers = [line.split()[0] for line in out.splitlines() if "sklearn" in line]
     assert numbers == ["2", "1"]
-    data = json.loads(_invoke("models", "versions", "delays", "--json")[1])
+    data = json.loads(invoke("models", "versions", "delays", "--json")[1])
     assert [v["uri"] for v in data] == ["models:/delays/1", "models:/delays/2"]
     assert data[0]["inputs"][0]["context"] == "training"
 
 
 @pytest.mark.parametrize("command", ["show", "versions", "aliases"])
 def test_unknown_model_is_one_clear_line_and_exit_1(project: Path, command: str) -> None:
-    code, out, err = _invoke("models", command, "nope")
+    code, out, err = invoke("models", command, "nope")
     assert code == 1
     assert "model 'nope' not found" in err
     assert "Traceback" not in out + err
@@ -123,26 +114,26 @@ def test_unknown_model_is_one_clear_line_and_exit_1(project: Path, command: str)
 
 
 def test_alias_set_move_delete_and_history(delays: dict[str, Any]) -> None:
-    code, out, _ = _invoke("models", "alias", "delays", "champion", "1")
+    code, out, _ = invoke("models", "alias", "delays", "champion", "1")
     assert code == 0, out
     assert "champion: (new) → 1" in out
-    code, out, _ = _invoke("models", "alias", "delays", "champion", "2")
+    code, out, _ = invoke("models", "alias", "delays", "champion", "2")
     assert "champion: 1 → 2" in out
-    code, out, _ = _invoke("models", "alias", "delays", "challenger", "latest", "--json")
+    code, out, _ = invoke("models", "alias", "delays", "challenger", "latest", "--json")
     assert json.loads(out)["version"] == 2
     assert shipyard.get_model("delays").aliases == {"champion": 2, "challenger": 2}
-    code, out, _ = _invoke("models", "alias", "delays", "champion", "--delete")
+    code, out, _ = invoke("models", "alias", "delays", "champion", "--delete")
     assert code == 0, out
     assert "champion: 2 → (deleted)" in out
 
-    code, out, _ = _invoke("models", "aliases", "delays")
+    code, out, _ = invoke("models", "aliases", "delays")
     assert code == 0, out
     assert "aliases now: challenger→2" in out
     rows = [line.split() for line in out.splitlines() if line.strip()[:2] == "20"]
     assert [row[2] for row in rows] == ["champion", "champion", "challenger", "champion"]
     changes = [" ".join(row[3:-1]) for row in rows]
     assert changes == ["(new) → 1", "1 → 2", "(new) → 2", "2 → (deleted)"]
-    data = json.loads(_invoke("models", "aliases", "delays", "--alias", "champion", "--json")[1])
+    data = json.loads(invoke("models", "aliases", "delays", "--alias", "champion", "--json")[1])
     assert [(e["previous_version"], e["version"]) for e in data] == [(None, 1), (1, 2), (2, None)]
     assert all(e["at"] for e in data)
 
@@ -160,14 +151,14 @@ def test_alias_set_move_delete_and_history(delays: dict[str, Any]) -> None:
     ids=["bad-alias-name", "reserved-alias", "unknown-version", "no-version", "both", "no-alias"],
 )
 def test_alias_errors(delays: dict[str, Any], args: list[str], message: str) -> None:
-    code, out, err = _invoke("models", "alias", "delays", *args)
+    code, out, err = invoke("models", "alias", "delays", *args)
     assert code == 1
     assert message in err
     assert "Traceback" not in out + err
 
 
 def test_aliases_without_history(delays: dict[str, Any]) -> None:
-    code, out, _ = _invoke("models", "aliases", "delays")
+    code, out, _ = invoke("models", "aliases", "delays")
     assert code == 0
     assert "no alias changes yet" in out
 
@@ -178,14 +169,14 @@ def test_aliases_without_history(delays: dict[str, Any]) -> None:
 def test_lineage_names_run_and_training_dataset(delays: dict[str, Any]) -> None:
     shipyard.set_alias("delays", "champion", 1)
     digest = delays["v1"].inputs[0].digest
-    code, out, _ = _invoke("models", "lineage", "delays@champion")
+    code, out, _ = invoke("models", "lineage", "delays@champion")
     assert code == 0, out
     assert delays["run_id"] in out
     assert "FINISHED" in out
     (row,) = [line for line in out.splitlines() if digest[:12] in line]
     assert row.split() == ["delays-training", digest[:12], "40", "3", "training", "version"]
     assert "scikit-learn==" in out
-    data = json.loads(_invoke("models", "lineage", "delays/1", "--json")[1])
+    data = json.loads(invoke("models", "lineage", "delays/1", "--json")[1])
     assert data["run"] == {"run_id": delays["run_id"], "name": "lr", "status": "FINISHED"}
     (dataset,) = data["datasets"]
     assert dataset == {
@@ -201,7 +192,7 @@ def test_lineage_names_run_and_training_dataset(delays: dict[str, Any]) -> None:
 
 
 def test_lineage_of_a_version_without_run(delays: dict[str, Any]) -> None:
-    code, out, _ = _invoke("models", "lineage", "delays")  # NAME alone: the latest
+    code, out, _ = invoke("models", "lineage", "delays")  # NAME alone: the latest
     assert code == 0, out
     assert "delays v2" in out
     assert "registered without a run" in out
@@ -221,7 +212,7 @@ def test_lineage_of_a_version_without_run(delays: dict[str, Any]) -> None:
     ids=["not-a-number", "unknown-version", "unknown-alias", "empty-alias", "no-name", "no-model"],
 )
 def test_bad_version_specs_are_clear(delays: dict[str, Any], spec: str, message: str) -> None:
-    code, out, err = _invoke("models", "lineage", spec)
+    code, out, err = invoke("models", "lineage", spec)
     assert code == 1
     assert message in err
     assert "Traceback" not in out + err
@@ -232,14 +223,14 @@ def test_bad_version_specs_are_clear(delays: dict[str, Any], spec: str, message:
 
 def test_datasets_list_and_show_with_models_trained_on_it(delays: dict[str, Any]) -> None:
     digest = delays["v1"].inputs[0].digest
-    code, out, _ = _invoke("datasets", "list")
+    code, out, _ = invoke("datasets", "list")
     assert code == 0, out
     assert "2 datasets" in out  # with and without the target column
     assert digest[:12] in out
-    data = json.loads(_invoke("datasets", "list", "delays-training", "--json")[1])
+    data = json.loads(invoke("datasets", "list", "delays-training", "--json")[1])
     assert {d["digest"] for d in data} == {digest, delays["v2"].inputs[0].digest}
 
-    code, out, _ = _invoke("datasets", "show", f"delays-training@{digest[:8]}")
+    code, out, _ = invoke("datasets", "show", f"delays-training@{digest[:8]}")
     assert code == 0, out
     assert digest in out
     assert "40 rows, 3 columns" in out
@@ -247,23 +238,23 @@ def test_datasets_list_and_show_with_models_trained_on_it(delays: dict[str, Any]
         assert [column, kind] in [line.split() for line in out.splitlines()]
     assert "delays v1" in out
     assert "delays v2" not in out
-    data = json.loads(_invoke("datasets", "show", f"delays-training@{digest}", "--json")[1])
+    data = json.loads(invoke("datasets", "show", f"delays-training@{digest}", "--json")[1])
     assert data["rows"] == 40
     assert [c["name"] for c in data["schema"]["columns"]] == ["distance", "carrier", "late"]
     assert data["trained"] == [{"name": "delays", "version": 1, "aliases": []}]
 
 
 def test_datasets_errors(project: Path) -> None:
-    code, out, _ = _invoke("datasets", "list")
+    code, out, _ = invoke("datasets", "list")
     assert code == 0
     assert "no datasets yet" in out
-    code, _, err = _invoke("datasets", "list", "nope")
+    code, _, err = invoke("datasets", "list", "nope")
     assert code == 1
     assert "dataset 'nope' not found" in err
-    code, _, err = _invoke("datasets", "show", "nope@abc")
+    code, _, err = invoke("datasets", "show", "nope@abc")
     assert code == 1
     assert "dataset 'nope' with digest 'abc' not found" in err
-    code, _, err = _invoke("datasets", "show", "nope@")
+    code, _, err = invoke("datasets", "show", "nope@")
     assert code == 1
     assert "write NAME or NAME@DIGEST_PREFIX" in err
 
@@ -274,14 +265,14 @@ def test_datasets_errors(project: Path) -> None:
 @pytest.mark.slow
 def test_load_check_loads_and_predicts_in_a_fresh_process(delays: dict[str, Any]) -> None:
     shipyard.set_alias("delays", "champion", 2)
-    code, out, err = _invoke("models", "load-check", "delays@champion")
+    code, out, err = invoke("models", "load-check", "delays@champion")
     assert code == 0, out + err
     assert "ok delays v2 loads and predicts in a new process" in out
     assert "models:/delays/2 (delays@champion)" in out
     assert "sklearn" in out
     assert "predictions on the stored example (5 rows)" in out
 
-    code, out, err = _invoke("models", "load-check", f"runs:/{delays['run_id']}/model", "--json")
+    code, out, err = invoke("models", "load-check", f"runs:/{delays['run_id']}/model", "--json")
     assert code == 0, err
     report = json.loads(out)
     assert report["ok"] is True
@@ -306,26 +297,26 @@ def test_load_check_reports_a_tampered_artifact_and_exits_1(delays: dict[str, An
     data[len(data) // 2] ^= 0xFF
     model_file.write_bytes(bytes(data))
 
-    code, out, err = _invoke("models", "load-check", "delays/2")
+    code, out, err = invoke("models", "load-check", "delays/2")
     assert code == 1
     assert "error: models:/delays/2 failed to load:" in err
     assert "corrupt" in err.lower()
     assert model_file.name in err
     assert "Traceback" not in out + err
-    code, out, _ = _invoke("models", "load-check", "delays", "--json")
+    code, out, _ = invoke("models", "load-check", "delays", "--json")
     assert code == 1
     report = json.loads(out)
     assert report["ok"] is False
     assert report["error_type"] == "CorruptedArtifactError"
     # The untouched version still loads.
-    assert _invoke("models", "load-check", "delays/1")[0] == 0
+    assert invoke("models", "load-check", "delays/1")[0] == 0
 
 
 def test_load_check_of_an_unknown_model(project: Path) -> None:
-    code, out, err = _invoke("models", "load-check", "nope@champion")
+    code, out, err = invoke("models", "load-check", "nope@champion")
     assert code == 1
     assert "model 'nope' not found" in err
-    code, out, _ = _invoke("models", "load-check", "models:/nope/1", "--json")
+    code, out, _ = invoke("models", "load-check", "models:/nope/1", "--json")
     assert code == 1
     assert json.loads(out)["error_type"] == "NotFoundError"
 

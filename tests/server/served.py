@@ -13,42 +13,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import uvicorn
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
 
 import shipyard
+from flight_table import delay_pipeline, flights
 from shipyard.server import create_app
 
 FEATURES = ["carrier", "distance", "temp"]
 
 
-def flights(n: int = 200, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
-    """A small table like the flight-delay features, with a learnable label."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "carrier": rng.choice(["AA", "B6", "UA", "DL"], n),
-            "distance": rng.integers(100, 2500, n),
-            "temp": rng.normal(50, 15, n).round(1),
-        }
-    )
-    late = (frame["temp"] < 45) | (frame["carrier"] == "B6")
-    return frame, pd.Series(np.where(late, "late", "on_time"), name="status")
-
-
 def classifier(seed: int = 0, *, flip: bool = False) -> tuple[Pipeline, pd.DataFrame]:
     """A fitted pipeline; ``flip`` learns the opposite labels (a visibly different version)."""
-    X, y = flights(seed=seed)
+    X, y = flights(200, seed=seed)
     if flip:
         y = y.map({"late": "on_time", "on_time": "late"})
-    encode = ColumnTransformer(
-        [("carrier", OneHotEncoder(handle_unknown="ignore"), ["carrier"])],
-        remainder="passthrough",
-    )
-    model = Pipeline([("encode", encode), ("model", LogisticRegression(max_iter=500))])
-    return model.fit(X, y), X
+    return delay_pipeline().fit(X, y), X
 
 
 class Exploding(shipyard.PythonModel):

@@ -10,50 +10,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
 
 import shipyard
+from flight_table import delay_pipeline, flights
 from shipyard import ConflictError, CorruptedArtifactError, InvalidInputError, NotFoundError
 from shipyard.core.signature import SchemaValidationError, Signature
 
 MakeStore = Callable[..., shipyard.Store]
 
 
-def _flights(n: int = 120, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "carrier": rng.choice(["AA", "B6", "UA", "DL"], n),
-            "distance": rng.integers(100, 2500, n),
-            "temp": rng.normal(50, 15, n).round(1),
-        }
-    )
-    late = (frame["temp"] < 45) | (frame["carrier"] == "B6")
-    return frame, pd.Series(np.where(late, "late", "on_time"), name="status")
-
-
-def _pipeline() -> Pipeline:
-    encode = ColumnTransformer(
-        [("carrier", OneHotEncoder(handle_unknown="ignore"), ["carrier"])],
-        remainder="passthrough",
-    )
-    return Pipeline([("encode", encode), ("model", LogisticRegression(max_iter=500))])
-
-
 @pytest.fixture
 def trained() -> tuple[Pipeline, pd.DataFrame, pd.Series]:
-    X, y = _flights()
-    return _pipeline().fit(X, y), X, y
+    X, y = flights()
+    return delay_pipeline().fit(X, y), X, y
 
 
 def _register(
     store: shipyard.Store, name: str = "delays", **kwargs: object
 ) -> shipyard.ModelVersion:
-    X, y = _flights()
-    model = _pipeline().fit(X, y)
+    X, y = flights()
+    model = delay_pipeline().fit(X, y)
     return shipyard.register_model(
         model,
         name,
@@ -90,10 +68,10 @@ def test_version_records_signature_flavor_and_requirements(store: shipyard.Store
 
 
 def test_log_model_in_a_run_records_lineage(store: shipyard.Store) -> None:
-    X, y = _flights()
+    X, y = flights()
     with shipyard.start_run("flights", store=store, capture_env=False) as run:
         run.log_metric("auc", 0.91)
-        version = run.log_model(_pipeline().fit(X, y), "delays", training_data=X, target=y)
+        version = run.log_model(delay_pipeline().fit(X, y), "delays", training_data=X, target=y)
     assert version.run_id == run.run_id
     assert version.metrics == {"auc": 0.91}
     assert [(i.name, i.context) for i in version.inputs] == [("delays-training", "training")]
@@ -105,13 +83,13 @@ def test_log_model_in_a_run_records_lineage(store: shipyard.Store) -> None:
 
 
 def test_two_models_at_one_artifact_path_of_a_run_are_refused(store: shipyard.Store) -> None:
-    X, y = _flights()
+    X, y = flights()
     with shipyard.start_run("flights", store=store, capture_env=False) as run:
-        run.log_model(_pipeline().fit(X, y), "delays", training_data=X)
+        run.log_model(delay_pipeline().fit(X, y), "delays", training_data=X)
         for same in ("model", "./model", "model/"):
             with pytest.raises(ConflictError, match="already has artifacts under 'model'"):
-                run.log_model(_pipeline().fit(X, y), "delays", artifact_path=same)
-        second = run.log_model(_pipeline().fit(X, y), "delays", artifact_path="model-2")
+                run.log_model(delay_pipeline().fit(X, y), "delays", artifact_path=same)
+        second = run.log_model(delay_pipeline().fit(X, y), "delays", artifact_path="model-2")
     assert second.version == 2
     first = shipyard.load_model("models:/delays/1", store=store)
     assert first.predict(X.head(2)).shape == (2,)
@@ -126,8 +104,8 @@ def test_bad_model_names_are_refused(store: shipyard.Store, name: str) -> None:
 
 
 def test_concurrent_registrations_get_distinct_numbers(store: shipyard.Store) -> None:
-    X, y = _flights()
-    model = _pipeline().fit(X, y)
+    X, y = flights()
+    model = delay_pipeline().fit(X, y)
     got: list[int] = []
     errors: list[BaseException] = []
 
@@ -225,8 +203,8 @@ def test_alias_to_a_missing_version_is_refused(store: shipyard.Store) -> None:
     "uri", ["models:/delays/1", "models:/delays@champion", "models:/delays/latest"]
 )
 def test_load_model_by_uri_predicts_like_the_original(store: shipyard.Store, uri: str) -> None:
-    X, y = _flights()
-    original = _pipeline().fit(X, y)
+    X, y = flights()
+    original = delay_pipeline().fit(X, y)
     shipyard.register_model(original, "delays", training_data=X, store=store)
     shipyard.set_alias("delays", "champion", 1, store=store)
     model = shipyard.load_model(uri, store=store)
@@ -238,9 +216,9 @@ def test_load_model_by_uri_predicts_like_the_original(store: shipyard.Store, uri
 
 
 def test_load_from_a_run_uri(store: shipyard.Store) -> None:
-    X, y = _flights()
+    X, y = flights()
     with shipyard.start_run("flights", store=store, capture_env=False) as run:
-        version = run.log_model(_pipeline().fit(X, y), "delays", training_data=X)
+        version = run.log_model(delay_pipeline().fit(X, y), "delays", training_data=X)
     model = shipyard.load_model(f"runs:/{run.run_id}/model", store=store)
     assert model.version == version.version
     assert model.predict(X.head(3)).shape == (3,)
@@ -262,7 +240,7 @@ def test_predict_validates_against_the_signature(store: shipyard.Store) -> None:
 
 
 def test_models_without_probabilities_have_no_predict_proba(store: shipyard.Store) -> None:
-    X, _ = _flights()
+    X, _ = flights()
     numeric = X[["distance", "temp"]]
     regressor = LinearRegression().fit(numeric, numeric["temp"] * 2)
     shipyard.register_model(regressor, "temps", training_data=numeric, store=store)
@@ -272,7 +250,7 @@ def test_models_without_probabilities_have_no_predict_proba(store: shipyard.Stor
 
 
 def test_input_example_and_reference_profiles_are_stored(store: shipyard.Store) -> None:
-    X, _ = _flights()
+    X, _ = flights()
     _register(store)
     model = shipyard.load_model("models:/delays/1", store=store)
     example = model.input_example()
