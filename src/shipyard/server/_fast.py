@@ -10,32 +10,16 @@ answers them identically when this middleware is not installed.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
-from shipyard.core.errors import ShipyardError
-from shipyard.server._handlers import (
-    answer_infer,
-    answer_invocations,
-    answer_predict,
-    count_error,
-    default_endpoint,
-)
-from shipyard.server._http import (
-    Answer,
-    answer_error,
-    check_token,
-    internal_error,
-    read_capped,
-)
+from shipyard.server._handlers import answer_request
+from shipyard.server._http import Answer, ClientGone
 from shipyard.server._runtime import ServingRuntime
 
 __all__ = ["FastPredictions"]
-
-log = logging.getLogger("shipyard.server")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -47,17 +31,12 @@ _V1 = re.compile(r"/v1/endpoints/([^/]+)/(predict|invocations)")
 _V2 = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
 
 
-class _Disconnected(Exception):
-    """The client went away before sending its whole body."""
-
-
 class FastPredictions:
     """ASGI middleware answering ``POST`` prediction routes without the framework."""
 
     def __init__(self, app: ASGIApp, runtime: ServingRuntime) -> None:
         self.app = app
         self.runtime = runtime
-        self.settings = runtime.store.settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -80,36 +59,13 @@ class FastPredictions:
             endpoint, protocol = v2.group(1), "v2"
         else:
             endpoint, protocol = "", "mlflow"
+        version = v2.group(2) if v2 is not None else None
         try:
-            check_token(
-                headers.get("authorization"), self.settings.predict_token, "this prediction route"
+            answer = await answer_request(
+                self.runtime, protocol, endpoint, version, headers, _chunks(receive), started
             )
-            body = await read_capped(
-                _chunks(receive), headers.get("content-length"), self.settings.max_body_bytes
-            )
-            if protocol == "native":
-                answer = await answer_predict(self.runtime, endpoint, body, started)
-            elif protocol == "v2":
-                assert v2 is not None
-                answer = await answer_infer(
-                    self.runtime, endpoint, v2.group(2), body, headers, started
-                )
-            else:
-                endpoint = endpoint or default_endpoint(self.runtime)
-                answer = await answer_invocations(
-                    self.runtime, endpoint, body, headers.get("content-type"), started
-                )
-        except _Disconnected:
+        except ClientGone:
             return
-        except ShipyardError as exc:
-            if exc.status_code >= 500:
-                log.error("%s: %s", type(exc).__name__, exc)
-            count_error(self.runtime, endpoint, protocol, exc)
-            answer = answer_error(exc)
-        except Exception as exc:
-            log.exception("unexpected error on %s", path, exc_info=exc)
-            count_error(self.runtime, endpoint, protocol, exc)
-            answer = internal_error()
         await self._send(send, answer)
 
     @staticmethod
@@ -125,7 +81,7 @@ async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise _Disconnected
+            raise ClientGone
         yield message.get("body", b"")
         if not message.get("more_body", False):
             return

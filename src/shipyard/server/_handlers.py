@@ -1,15 +1,16 @@
-"""The prediction protocols as plain async functions: bytes and headers in, an answer out.
+"""The prediction protocols as plain async functions: headers and body in, an answer out.
 
-The hot path serves them straight from ASGI (:mod:`shipyard.server._fast`), without the
-web framework's routing, dependency resolution and middleware; the FastAPI routes call
-the same functions, so both paths give the same answers and the OpenAPI description
-stays whole.
+:func:`answer_request` is the one entry: the hot path calls it straight from ASGI
+(:mod:`shipyard.server._fast`), without the web framework's routing, dependency
+resolution and middleware, and the FastAPI routes call it too, so both paths give the
+same answers and the OpenAPI description stays whole.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from shipyard.core.errors import (
@@ -19,22 +20,24 @@ from shipyard.core.errors import (
 )
 from shipyard.core.signature import Signature
 from shipyard.server._codec import Parsed
-from shipyard.server._http import Answer, dumps
+from shipyard.server._http import (
+    Answer,
+    ClientGone,
+    answer_error,
+    check_token,
+    dumps,
+    internal_error,
+    read_capped,
+)
 from shipyard.server._mlflow import format_mlflow, parse_mlflow
 from shipyard.server._native import parse_native
 from shipyard.server._runtime import ServingRuntime
 from shipyard.server._slots import Job, Outcome, new_prediction_ids
 from shipyard.server._v2 import HEADER_LENGTH, decode_v2_infer, encode_v2_infer
 
-__all__ = [
-    "answer_infer",
-    "answer_invocations",
-    "answer_predict",
-    "count_error",
-    "default_endpoint",
-    "parse_version",
-    "signature_of",
-]
+__all__ = ["answer_request", "parse_version"]
+
+log = logging.getLogger("shipyard.server")
 
 _JSON = "application/json"
 
@@ -187,3 +190,53 @@ async def answer_infer(
     answer_headers = _version_headers(outcome, extra.pop("Content-Type", _JSON))
     answer_headers.update({key.lower(): value for key, value in extra.items()})
     return Answer(200, content, answer_headers)
+
+
+async def answer_request(
+    runtime: ServingRuntime,
+    protocol: str,
+    endpoint: str,
+    version: str | None,
+    headers: Mapping[str, str],
+    chunks: AsyncIterator[bytes],
+    started: float,
+) -> Answer:
+    """One prediction request, from its headers and body to its answer, errors included.
+
+    The token is checked, the body read with its cap, the protocol's handler called;
+    a failure becomes its error answer and is counted.
+
+    Args:
+        protocol: ``native``, ``mlflow`` or ``v2``.
+        endpoint: the endpoint named by the path; empty for the root ``/invocations``.
+        version: the version named by a v2 path, if any.
+        headers: the request's headers, names in lower case.
+        chunks: the body as it arrives.
+        started: when the request arrived (``time.perf_counter()``).
+
+    Raises:
+        ClientGone: the client left before sending its body.
+    """
+    settings = runtime.store.settings
+    try:
+        check_token(headers.get("authorization"), settings.predict_token, "this prediction route")
+        body = await read_capped(chunks, headers.get("content-length"), settings.max_body_bytes)
+        if protocol == "native":
+            return await answer_predict(runtime, endpoint, body, started)
+        if protocol == "v2":
+            return await answer_infer(runtime, endpoint, version, body, headers, started)
+        endpoint = endpoint or default_endpoint(runtime)
+        return await answer_invocations(
+            runtime, endpoint, body, headers.get("content-type"), started
+        )
+    except ClientGone:
+        raise
+    except ShipyardError as exc:
+        if exc.status_code >= 500:
+            log.error("%s: %s", type(exc).__name__, exc)
+        count_error(runtime, endpoint, protocol, exc)
+        return answer_error(exc)
+    except Exception as exc:
+        log.exception("unexpected error on a %s request to %r", protocol, endpoint, exc_info=exc)
+        count_error(runtime, endpoint, protocol, exc)
+        return internal_error()

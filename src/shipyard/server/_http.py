@@ -24,6 +24,7 @@ from shipyard.core.errors import (
 __all__ = [
     "INTERNAL_ERROR",
     "Answer",
+    "ClientGone",
     "answer_error",
     "check_token",
     "dumps",
@@ -56,6 +57,10 @@ def dumps(body: Any) -> bytes:
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response serialised with orjson."""
     return Response(dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+class ClientGone(Exception):
+    """The client went away before sending its whole body: there is no one to answer."""
 
 
 @dataclass(slots=True)

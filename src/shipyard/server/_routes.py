@@ -7,19 +7,17 @@ they also describe themselves in the OpenAPI spec.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 
 from shipyard.core.errors import InvalidInputError
-from shipyard.server._handlers import (
-    answer_invocations,
-    answer_predict,
-    count_error,
-    default_endpoint,
-)
+from shipyard.server._handlers import answer_request
 from shipyard.server._http import (
+    ClientGone,
     check_token,
     json_response,
     read_capped,
@@ -28,7 +26,7 @@ from shipyard.server._http import (
 )
 from shipyard.server._runtime import ServingRuntime
 
-__all__ = ["predict_router", "prediction_body"]
+__all__ = ["answer_route", "predict_router"]
 
 predict_router = APIRouter()
 
@@ -40,8 +38,33 @@ def _runtime(request: Request) -> ServingRuntime:
     return runtime
 
 
-async def prediction_body(request: Request) -> bytes:
-    """The body of a prediction or feedback call, once its token and size are checked."""
+async def answer_route(
+    request: Request, protocol: str, endpoint: str, version: str | None = None
+) -> Response:
+    """A prediction route through the same handler as the ASGI fast path."""
+    started = time.perf_counter()
+    answer = await answer_request(
+        _runtime(request),
+        protocol,
+        endpoint,
+        version,
+        request.headers,
+        _stream(request),
+        started,
+    )
+    return to_response(answer)
+
+
+async def _stream(request: Request) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect:
+        raise ClientGone from None
+
+
+async def _feedback_body(request: Request) -> bytes:
+    """The body of a feedback call, once its token and size are checked."""
     settings = request.app.state.settings
     check_token(
         request.headers.get("authorization"), settings.predict_token, "this prediction route"
@@ -78,15 +101,7 @@ _NATIVE_BODY = {
 )
 async def predict(name: str, request: Request) -> Response:
     """``{"records": [...]}`` or ``{"columns": {...}}``; optional ``routing_key``, ``ids``."""
-    started = time.perf_counter()
-    runtime = _runtime(request)
-    try:
-        body = await prediction_body(request)
-        answer = await answer_predict(runtime, name, body, started)
-    except Exception as exc:
-        count_error(runtime, name, "native", exc)
-        raise
-    return to_response(answer)
+    return await answer_route(request, "native", name)
 
 
 _MLFLOW_BODY = {
@@ -108,20 +123,6 @@ _MLFLOW_BODY = {
 }
 
 
-async def _invocations(name: str | None, request: Request) -> Response:
-    started = time.perf_counter()
-    runtime = _runtime(request)
-    try:
-        body = await prediction_body(request)
-        name = name or default_endpoint(runtime)
-        content_type = request.headers.get("content-type")
-        answer = await answer_invocations(runtime, name, body, content_type, started)
-    except Exception as exc:
-        count_error(runtime, name or "", "mlflow", exc)
-        raise
-    return to_response(answer)
-
-
 @predict_router.post(
     "/v1/endpoints/{name}/invocations",
     tags=["predict"],
@@ -130,7 +131,7 @@ async def _invocations(name: str | None, request: Request) -> Response:
 )
 async def invocations(name: str, request: Request) -> Response:
     """Accepts what ``mlflow models serve`` accepts; answers ``{"predictions": [...]}``."""
-    return await _invocations(name, request)
+    return await answer_route(request, "mlflow", name)
 
 
 @predict_router.post(
@@ -141,7 +142,7 @@ async def invocations(name: str, request: Request) -> Response:
 )
 async def root_invocations(request: Request) -> Response:
     """The configured default endpoint, or the only one when there is exactly one."""
-    return await _invocations(None, request)
+    return await answer_route(request, "mlflow", "")
 
 
 @predict_router.get("/ping", tags=["health"], summary="MLflow's health check")
@@ -181,7 +182,7 @@ _FEEDBACK_BODY = {
 )
 async def feedback(name: str, request: Request) -> Response:
     """``{"items": [{"prediction_id": ..., "label": ...}]}``; answers how many were taken."""
-    payload = read_json(await prediction_body(request))
+    payload = read_json(await _feedback_body(request))
     ids, labels = _feedback_items(payload)
     accepted = await _runtime(request).feedback(name, ids, labels)
     return json_response({"accepted": accepted})

@@ -8,15 +8,13 @@ or canary); without a version the endpoint's traffic split chooses.
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from shipyard._version import __version__
-from shipyard.server._handlers import answer_infer, count_error, parse_version
-from shipyard.server._http import check_token, json_response, to_response
-from shipyard.server._routes import prediction_body
+from shipyard.server._handlers import parse_version
+from shipyard.server._http import check_token, json_response
+from shipyard.server._routes import answer_route
 from shipyard.server._runtime import ServingRuntime
 from shipyard.server._v2 import v2_model_metadata
 
@@ -132,16 +130,7 @@ _INFER_BODY = {
 
 
 async def _infer(request: Request, name: str, version: str | None) -> Response:
-    started = time.perf_counter()
-    runtime = _runtime(request)
-    try:
-        body = await prediction_body(request)
-        headers = {key.lower(): value for key, value in request.headers.items()}
-        answer = await answer_infer(runtime, name, version, body, headers, started)
-    except Exception as exc:
-        count_error(runtime, name, "v2", exc)
-        raise
-    return to_response(answer)
+    return await answer_route(request, "v2", name, version)
 
 
 @v2_router.post(
