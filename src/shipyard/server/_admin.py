@@ -85,8 +85,8 @@ def _endpoint_body(endpoint: Endpoint, runtime: ServingRuntime) -> dict[str, Any
             "shadows": [slot.version for slot in route.shadows],
         }
     )
-    if endpoint.name in runtime.status.errors:
-        body["error"] = runtime.status.errors[endpoint.name]
+    if endpoint.name in runtime.errors:
+        body["error"] = runtime.errors[endpoint.name]
     return body
 
 

@@ -99,8 +99,8 @@ def _readiness(runtime: ServingRuntime) -> Response:
             for name, route in sorted(runtime.routes.items())
         },
     }
-    if runtime.status.errors:
-        body["errors"] = dict(runtime.status.errors)
+    if runtime.errors:
+        body["errors"] = dict(runtime.errors)
     return json_response(body, 200 if runtime.ready else 503)
 
 

@@ -18,7 +18,7 @@ import time
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import NotFoundError, NotReadyError, ShipyardError
@@ -92,13 +92,6 @@ class Route:
         return found
 
 
-@dataclass
-class _Status:
-    """Why an endpoint is not serving (a load failure), for /readyz."""
-
-    errors: dict[str, str] = field(default_factory=dict)
-
-
 class ServingRuntime:
     """Loads the store's endpoints, keeps them current and routes requests.
 
@@ -125,7 +118,8 @@ class ServingRuntime:
                 when_full=settings.log_when_full,
             )
         self.routes: dict[str, Route] = {}
-        self.status = _Status()
+        #: Why an endpoint is not serving what the store asks (a failed load), for /readyz.
+        self.errors: dict[str, str] = {}
         self._models: dict[tuple[str, int], LoadedModel] = {}
         self._slots: dict[tuple[str, str, int, tuple[int, float], bool], Slot] = {}
         self._failed: dict[str, tuple[Traffic, float]] = {}
@@ -209,26 +203,26 @@ class ServingRuntime:
             for name, traffic in snapshot.items():
                 current = self.routes.get(name)
                 if current is not None and current.traffic == traffic:
-                    self.status.errors.pop(name, None)
+                    self.errors.pop(name, None)
                     continue
                 failed = self._failed.get(name)
                 if failed is not None and failed[0] == traffic and time.monotonic() < failed[1]:
                     continue
                 if traffic.primary_version is None:
-                    self.status.errors[name] = "its alias points at no version"
+                    self.errors[name] = "its alias points at no version"
                     continue
                 try:
                     self.routes[name] = await self._build(traffic)
                 except Exception as exc:
                     self._failed[name] = (traffic, time.monotonic() + _RETRY_SECONDS)
-                    self.status.errors[name] = (
+                    self.errors[name] = (
                         f"could not load {_describe(traffic)} ({type(exc).__name__}); "
                         "see the server log"
                     )
                     log.error("endpoint %r: could not load %s: %s", name, traffic, exc)
                     continue
                 self._failed.pop(name, None)
-                self.status.errors.pop(name, None)
+                self.errors.pop(name, None)
                 log.info(
                     "endpoint %r %s %s",
                     name,
@@ -237,37 +231,27 @@ class ServingRuntime:
                 )
             for name in set(self.routes) - set(snapshot):
                 del self.routes[name]
-            for name in set(self.status.errors) - set(snapshot):
-                del self.status.errors[name]
+            for name in set(self.errors) - set(snapshot):
+                del self.errors[name]
             for name in set(self._failed) - set(snapshot):
                 del self._failed[name]
             await self._forget_unused()
 
     async def _build(self, traffic: Traffic) -> Route:
-        settings = (traffic.max_batch_size, traffic.max_latency_ms)
-        primary = await self._slot(traffic, traffic.primary_version, settings)
+        primary = await self._slot(traffic, traffic.primary_version)
         canary = None
         if traffic.canary_version is not None and traffic.canary_percent > 0:
-            canary = await self._slot(traffic, traffic.canary_version, settings)
+            canary = await self._slot(traffic, traffic.canary_version)
         shadows = tuple(
-            [
-                await self._slot(traffic, version, settings, shadow=True)
-                for version in traffic.shadow_versions
-            ]
+            [await self._slot(traffic, version, shadow=True) for version in traffic.shadow_versions]
         )
         return Route(traffic, primary, canary, traffic.canary_percent, shadows)
 
-    async def _slot(
-        self,
-        traffic: Traffic,
-        version: int | None,
-        settings: tuple[int, float],
-        *,
-        shadow: bool = False,
-    ) -> Slot:
+    async def _slot(self, traffic: Traffic, version: int | None, *, shadow: bool = False) -> Slot:
         assert version is not None
         # The model and the role are in the key: a slot's executor depends on the role,
         # and an endpoint switched to another model must not find the old one's slot.
+        settings = (traffic.max_batch_size, traffic.max_latency_ms)
         key = (traffic.endpoint, traffic.model_name, version, settings, shadow)
         found = self._slots.get(key)
         if found is not None:
@@ -323,9 +307,9 @@ class ServingRuntime:
         """True once the endpoints were read and every one of them has a route to serve.
 
         A failed switch leaves the old route serving, so it does not make the server
-        unready (``status.errors`` still reports it).
+        unready (``errors`` still reports it).
         """
-        return self._snapshot_seen and all(name in self.routes for name in self.status.errors)
+        return self._snapshot_seen and all(name in self.routes for name in self.errors)
 
     def route(self, endpoint: str) -> Route:
         """The live route of an endpoint.
@@ -337,10 +321,8 @@ class ServingRuntime:
         found = self.routes.get(endpoint)
         if found is not None:
             return found
-        if endpoint in self.status.errors:
-            raise NotReadyError(
-                f"endpoint {endpoint!r} is not serving: {self.status.errors[endpoint]}"
-            )
+        if endpoint in self.errors:
+            raise NotReadyError(f"endpoint {endpoint!r} is not serving: {self.errors[endpoint]}")
         known = ", ".join(sorted(self.routes)) or "none"
         raise NotFoundError(
             f"no endpoint named {endpoint!r}; endpoints served here: {known}. "
@@ -403,7 +385,7 @@ class ServingRuntime:
 
     async def feedback(self, endpoint: str, ids: list[str], labels: list[Any]) -> int:
         """Queue ground-truth labels for the prediction log (off the loop: it may wait)."""
-        if endpoint not in self.routes and endpoint not in self.status.errors:
+        if endpoint not in self.routes and endpoint not in self.errors:
             self.route(endpoint)  # raises the NotFoundError with the known names
         if self.writer is None:
             from shipyard.services import log_feedback

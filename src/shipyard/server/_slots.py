@@ -144,7 +144,6 @@ class Slot:
         self.model_name = model.name or endpoint
         self.version = int(model.version or 0)
         self.writer = writer
-        self.settings = (max_batch_size, max_latency_ms)
         self.classes = model.classes
         self._proba = getattr(model, "predict_proba", None) if self.classes else None
         # Labels are read off the probabilities (one model call instead of two) once the

@@ -80,7 +80,7 @@ async def _ready(request: Request, name: str, version: str | None) -> Response:
     runtime = _runtime(request)
     wanted = parse_version(version)
     route = runtime.routes.get(name)
-    if route is None and name not in runtime.status.errors:
+    if route is None and name not in runtime.errors:
         runtime.route(name)  # raises the 404 naming the endpoints
     if route is not None and wanted is not None:
         route.by_version(wanted)  # a version taking no traffic here: 404
