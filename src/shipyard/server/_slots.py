@@ -295,6 +295,7 @@ class Slot:
                 picked = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in indexes])
                 rows = picked  # type: ignore[assignment]
                 part_jobs = [jobs[i] for i in indexes]
+            counts = [job.rows for job in part_jobs]
             self.writer.submit(
                 LogBatch(
                     endpoint=self.endpoint,
@@ -303,14 +304,13 @@ class Slot:
                     role=role,
                     prediction_ids=[pid for job in part_jobs for pid in job.ids],
                     received_at=np.repeat(
-                        np.array([job.received for job in part_jobs], dtype=np.float64),
-                        [job.rows for job in part_jobs],
+                        np.array([job.received for job in part_jobs], dtype=np.float64), counts
                     ),
                     latency_ms=np.repeat(
                         np.array(
                             [(now - job.started) * 1000.0 for job in part_jobs], dtype=np.float64
                         ),
-                        [job.rows for job in part_jobs],
+                        counts,
                     ),
                     status=status,
                     error=error,
