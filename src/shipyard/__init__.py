@@ -9,6 +9,7 @@ Example:
 
 from shipyard._version import __version__
 from shipyard.core import (
+    Alert,
     AliasEvent,
     AlreadyExistsError,
     ArtifactInfo,
@@ -26,6 +27,7 @@ from shipyard.core import (
     Metric,
     ModelError,
     ModelVersion,
+    MonitorWindow,
     NotFoundError,
     NotReadyError,
     ParamConflictError,
@@ -47,6 +49,7 @@ from shipyard.services import (
     ActiveRun,
     Lineage,
     LoadedModel,
+    MonitorResult,
     Traffic,
     add_shadow,
     alias_history,
@@ -63,6 +66,7 @@ from shipyard.services import (
     get_model,
     get_model_version,
     get_run,
+    list_alerts,
     list_artifacts,
     list_datasets,
     list_endpoints,
@@ -75,6 +79,10 @@ from shipyard.services import (
     log_dataset,
     log_feedback,
     model_lineage,
+    monitor,
+    monitor_report,
+    monitor_series,
+    monitor_windows,
     prediction_log,
     promote,
     read_artifact,
@@ -96,11 +104,13 @@ from shipyard.services import (
     update_model,
     update_model_version,
     versions_trained_on,
+    write_report,
 )
 from shipyard.stores import Store
 
 __all__ = [
     "ActiveRun",
+    "Alert",
     "AliasEvent",
     "AlreadyExistsError",
     "ArtifactInfo",
@@ -120,6 +130,8 @@ __all__ = [
     "Metric",
     "ModelError",
     "ModelVersion",
+    "MonitorResult",
+    "MonitorWindow",
     "NotFoundError",
     "NotReadyError",
     "ParamConflictError",
@@ -154,6 +166,7 @@ __all__ = [
     "get_model",
     "get_model_version",
     "get_run",
+    "list_alerts",
     "list_artifacts",
     "list_datasets",
     "list_endpoints",
@@ -166,6 +179,10 @@ __all__ = [
     "log_dataset",
     "log_feedback",
     "model_lineage",
+    "monitor",
+    "monitor_report",
+    "monitor_series",
+    "monitor_windows",
     "prediction_log",
     "promote",
     "read_artifact",
@@ -187,4 +204,5 @@ __all__ = [
     "update_model",
     "update_model_version",
     "versions_trained_on",
+    "write_report",
 ]

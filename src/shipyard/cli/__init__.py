@@ -5,6 +5,7 @@ from shipyard.cli import (  # noqa: F401  (register commands)
     _demo,
     _endpoints,
     _models,
+    _monitor,
     _runs,
     _serve,
     _store_cmds,

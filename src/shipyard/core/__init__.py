@@ -1,6 +1,7 @@
 """Core: errors, settings, domain objects, ids and the search language. No I/O."""
 
 from shipyard.core.entities import (
+    Alert,
     AliasEvent,
     ArtifactInfo,
     Dataset,
@@ -9,6 +10,7 @@ from shipyard.core.entities import (
     Experiment,
     Metric,
     ModelVersion,
+    MonitorWindow,
     RegisteredModel,
     Run,
     RunInput,
@@ -38,6 +40,7 @@ from shipyard.core.settings import Settings
 from shipyard.core.signature import SchemaValidationError
 
 __all__ = [
+    "Alert",
     "AliasEvent",
     "AlreadyExistsError",
     "ArtifactInfo",
@@ -55,6 +58,7 @@ __all__ = [
     "Metric",
     "ModelError",
     "ModelVersion",
+    "MonitorWindow",
     "NotFoundError",
     "NotReadyError",
     "ParamConflictError",

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "Alert",
     "AliasEvent",
     "ArtifactInfo",
     "Dataset",
@@ -16,6 +17,7 @@ __all__ = [
     "Experiment",
     "Metric",
     "ModelVersion",
+    "MonitorWindow",
     "RegisteredModel",
     "Run",
     "RunInput",
@@ -246,3 +248,43 @@ class EndpointEvent:
     at: datetime
     by: str = ""
     event_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorWindow:
+    """The monitoring results of one window of an endpoint's prediction log.
+
+    ``results`` holds every figure of the window (drift per column, data quality,
+    performance from feedback, operations) as JSON-ready data; ``docs/monitoring.md``
+    lists its keys. ``version`` is the model version whose reference profile the window
+    was compared with (None when none had one).
+    """
+
+    endpoint: str
+    start: datetime
+    end: datetime
+    rows: int
+    labelled: int
+    model_name: str | None
+    version: int | None
+    results: dict[str, Any]
+    computed_at: datetime
+    window_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert rule that fired on a window; ``delivered`` is None without a webhook."""
+
+    alert_id: int
+    endpoint: str
+    window_start: datetime
+    window_end: datetime
+    rule: str
+    metric: str
+    value: float
+    threshold: float
+    message: str
+    created_at: datetime
+    reference: float | None = None
+    delivered: bool | None = None

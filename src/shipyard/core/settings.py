@@ -18,10 +18,54 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shipyard.core.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "SETTINGS_FILE", "Settings"]
+__all__ = ["ENV_PREFIX", "SETTINGS_FILE", "ColumnDriftRule", "MonitorSettings", "Settings"]
 
 ENV_PREFIX = "SHIPYARD_"
 SETTINGS_FILE = "shipyard.toml"
+
+DriftMethodName = Literal["ks", "wasserstein", "psi", "chi2", "jensenshannon"]
+
+
+class ColumnDriftRule(BaseModel):
+    """How one column's drift is judged, overriding the rule by type and sample size."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: DriftMethodName | None = None
+    threshold: float | None = Field(default=None, ge=0)
+
+
+class MonitorSettings(BaseModel):
+    """The ``[monitor]`` table of shipyard.toml: windows, drift thresholds, alert rules.
+
+    Example ``shipyard.toml``::
+
+        [monitor]
+        every = "1d"
+        drift_share = 0.5
+        alerts = ["drift_share > 0.3", "auc drop > 0.05 vs reference", "p99_ms > 50"]
+        webhook = "https://hooks.example.com/shipyard"
+
+        [monitor.columns.dep_delay]
+        method = "psi"
+        threshold = 0.2
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    every: str = Field(default="1d", description="Window length: 1h, 6h, 1d, 7d, 1w or 1mo.")
+    drift_share: float = Field(
+        default=0.5, gt=0, le=1, description="Dataset drift: share of drifted columns at least."
+    )
+    columns: dict[str, ColumnDriftRule] = Field(default_factory=dict)
+    alerts: list[str] = Field(default_factory=list, description="Alert rules, e.g. 'p99_ms > 50'.")
+    webhook: str | None = Field(default=None, description="URL that gets each new alert as JSON.")
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+    webhook_retries: int = Field(default=3, ge=0)
+
+
+#: Settings that are tables of shipyard.toml rather than single values.
+_TABLES = frozenset({"monitor"})
 
 
 class Settings(BaseModel):
@@ -83,6 +127,8 @@ class Settings(BaseModel):
         default="drop",
         description="Prediction log queue full: drop rows (counted) or make requests wait.",
     )
+    # Monitoring: the [monitor] table.
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
 
     @classmethod
     def load(
@@ -114,6 +160,8 @@ class Settings(BaseModel):
                 raise ConfigError(f"{toml_path} is not valid TOML: {exc}") from exc
             values.update(cls._own_keys(data, toml_path))
         for name in cls.model_fields:
+            if name in _TABLES:
+                continue  # tables come from shipyard.toml only
             raw = env.get(ENV_PREFIX + name.upper())
             if raw is not None and raw != "":
                 values[name] = raw

@@ -29,6 +29,15 @@ from shipyard.services.endpoints import (
     update_endpoint,
 )
 from shipyard.services.lineage import Lineage, model_lineage, versions_trained_on
+from shipyard.services.monitoring import (
+    MonitorResult,
+    list_alerts,
+    monitor,
+    monitor_report,
+    monitor_series,
+    monitor_windows,
+    write_report,
+)
 from shipyard.services.prediction_log import log_feedback, prediction_log
 from shipyard.services.registry import (
     alias_history,
@@ -63,6 +72,7 @@ __all__ = [
     "ActiveRun",
     "Lineage",
     "LoadedModel",
+    "MonitorResult",
     "Traffic",
     "add_shadow",
     "alias_history",
@@ -79,6 +89,7 @@ __all__ = [
     "get_model",
     "get_model_version",
     "get_run",
+    "list_alerts",
     "list_artifacts",
     "list_datasets",
     "list_endpoints",
@@ -91,6 +102,10 @@ __all__ = [
     "log_dataset",
     "log_feedback",
     "model_lineage",
+    "monitor",
+    "monitor_report",
+    "monitor_series",
+    "monitor_windows",
     "prediction_log",
     "promote",
     "read_artifact",
@@ -114,4 +129,5 @@ __all__ = [
     "update_model",
     "update_model_version",
     "versions_trained_on",
+    "write_report",
 ]

@@ -5,12 +5,20 @@ from __future__ import annotations
 import getpass
 import re
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from shipyard.core.errors import InvalidInputError
 from shipyard.core.settings import Settings
 
-__all__ = ["MAX_KEY_LENGTH", "check_key", "check_name", "clean_texts", "current_user"]
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "check_key",
+    "check_name",
+    "clean_texts",
+    "current_user",
+    "to_moment",
+]
 
 #: The width of the key columns of params, tags and metrics.
 MAX_KEY_LENGTH = 250
@@ -69,3 +77,24 @@ def clean_texts(
             )
         clean[name] = text
     return clean
+
+
+def to_moment(name: str, value: object) -> datetime | None:
+    """A bound of the time window as an aware UTC datetime (naive values are UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"{name} must be an ISO 8601 date or time such as '2024-05-01' or "
+                f"'2024-05-01T12:00:00Z'; got {value!r}"
+            ) from exc
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    raise InvalidInputError(
+        f"{name} must be a datetime, a date or an ISO 8601 string; got {type(value).__name__}"
+    )

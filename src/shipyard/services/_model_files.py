@@ -166,3 +166,23 @@ def verify_folder(folder: Path) -> ModelFiles:
                 "from the one in the manifest. Restore it or register the model again"
             )
     return ModelFiles(folder, manifest)
+
+
+def read_reference_profiles(store: Store, prefix: str, manifest_sha256: str) -> dict[str, Any]:
+    """A version's reference profiles as stored JSON, without loading the model itself.
+
+    Returns an empty dict when the version was registered without training data.
+
+    Raises:
+        CorruptedArtifactError: the manifest or the profile file differs from its hash.
+        ArtifactNotFoundError: either file is missing.
+    """
+    artifacts = store.artifacts
+    key = f"{prefix}/{MANIFEST}"
+    manifest = read_manifest(artifacts.get_bytes(key, manifest_sha256), artifacts.uri(key))
+    name = manifest.get("reference_profile")
+    if not name:
+        return {}
+    info = manifest["files"][name]
+    raw: dict[str, Any] = json.loads(artifacts.get_bytes(f"{prefix}/{name}", info["sha256"]))
+    return raw

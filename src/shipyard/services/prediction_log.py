@@ -18,11 +18,11 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import InvalidInputError
-from shipyard.services._common import check_name
+from shipyard.services._common import check_name, to_moment
 from shipyard.services._context import get_default_store
 from shipyard.stores import Store
 from shipyard.stores._prediction_log import write_feedback
@@ -35,27 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["log_feedback", "prediction_log"]
 
 _ITEM_KEYS = frozenset({"prediction_id", "label"})
-
-
-def _moment(name: str, value: object) -> datetime | None:
-    """A bound of the time window as an aware UTC datetime (naive values are UTC)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError as exc:
-            raise InvalidInputError(
-                f"{name} must be an ISO 8601 date or time such as '2024-05-01' or "
-                f"'2024-05-01T12:00:00Z'; got {value!r}"
-            ) from exc
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    raise InvalidInputError(
-        f"{name} must be a datetime, a date or an ISO 8601 string; got {type(value).__name__}"
-    )
 
 
 def _roles(roles: str | Iterable[str] | None) -> list[str] | None:
@@ -107,7 +86,7 @@ def prediction_log(
         >>> shipyard.prediction_log("flights", since="2024-05-01", roles="canary")  # doctest: +SKIP
     """
     check_name("endpoint", endpoint)
-    start, end = _moment("since", since), _moment("until", until)
+    start, end = to_moment("since", since), to_moment("until", until)
     if start is not None and end is not None and start > end:
         raise InvalidInputError(
             f"since ({start.isoformat()}) is after until ({end.isoformat()}); "

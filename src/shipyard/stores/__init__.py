@@ -10,6 +10,7 @@ from shipyard.stores._endpoints import (
 )
 from shipyard.stores._engine import Database, normalize_url
 from shipyard.stores._metadata import MetadataStore, MetricPoint, SqlMetadataStore
+from shipyard.stores._monitor import NewAlert, SqlMonitorStore
 from shipyard.stores._registry import NewVersion, SqlRegistryStore
 from shipyard.stores._schema import HEAD_REVISION
 from shipyard.stores._store import Store
@@ -23,10 +24,12 @@ __all__ = [
     "EndpointState",
     "MetadataStore",
     "MetricPoint",
+    "NewAlert",
     "NewEndpoint",
     "NewVersion",
     "SqlEndpointStore",
     "SqlMetadataStore",
+    "SqlMonitorStore",
     "SqlRegistryStore",
     "Store",
     "normalize_url",

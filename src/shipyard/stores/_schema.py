@@ -26,7 +26,7 @@ from sqlalchemy import (
 __all__ = ["HEAD_REVISION", "metadata"]
 
 #: The Alembic revision this code reads and writes.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 metadata = MetaData()
 
@@ -312,4 +312,64 @@ endpoint_events = Table(
     Column("at", BigInteger, nullable=False),
     Column("by", String(256), nullable=False, default=""),
     Index("ix_endpoint_events_endpoint", "endpoint", "id"),
+)
+
+
+# -- monitoring (revision 0004) ----------------------------------------------------------
+
+# One row per monitored window of an endpoint's log; ``results`` is the window's figures
+# as JSON. Running the monitor again over the same window replaces its row.
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("endpoint", String(256), nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("labelled", BigInteger, nullable=False),
+    Column("model_name", String(256), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("results", Text, nullable=False),
+    Column("computed_at", BigInteger, nullable=False),
+    Index("ux_monitor_windows_span", "endpoint", "start_ms", "end_ms", unique=True),
+)
+
+# Every figure of a window by name (``drift_share``, ``drift.temp``, ``auc``, ``p99_ms``),
+# so each has a time series one indexed query away.
+monitor_metrics = Table(
+    "monitor_metrics",
+    metadata,
+    Column(
+        "window_id",
+        _BigId,
+        ForeignKey("monitor_windows.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("name", String(512), primary_key=True),
+    Column("value", Double, nullable=True),
+    **_KEYED,
+)
+
+# Alerts fired by rules; a rule fires at most once per window, so running the monitor
+# again does not notify twice. ``delivered``: NULL without a webhook, 0 or 1 after it.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("endpoint", String(256), nullable=False),
+    Column("window_start_ms", BigInteger, nullable=False),
+    Column("window_end_ms", BigInteger, nullable=False),
+    Column("rule", String(512), nullable=False),
+    Column("metric", String(512), nullable=False),
+    Column("value", Double, nullable=True),
+    Column("threshold", Double, nullable=False),
+    Column("reference", Double, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("delivered", Integer, nullable=True),
+    Index(
+        "ux_alerts_window_rule", "endpoint", "window_start_ms", "window_end_ms", "rule", unique=True
+    ),
+    Index("ix_alerts_created", "created_at"),
 )

@@ -10,6 +10,7 @@ from shipyard.stores._artifacts import ArtifactStore
 from shipyard.stores._endpoints import SqlEndpointStore
 from shipyard.stores._engine import Database
 from shipyard.stores._metadata import SqlMetadataStore
+from shipyard.stores._monitor import SqlMonitorStore
 from shipyard.stores._registry import SqlRegistryStore
 
 __all__ = ["Store"]
@@ -63,6 +64,11 @@ class Store:
     def endpoints(self) -> SqlEndpointStore:
         """Serving endpoints and their change history, in the same database."""
         return SqlEndpointStore(self.metadata.db)
+
+    @cached_property
+    def monitor(self) -> SqlMonitorStore:
+        """Monitoring results per window and alerts, in the same database."""
+        return SqlMonitorStore(self.metadata.db)
 
     def upgrade(self) -> str | None:
         """Create or migrate the metadata schema to this version's; returns the revision."""
