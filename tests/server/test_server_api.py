@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 import tritonclient.http as triton
 from served import LiveServer, Served, classifier
@@ -208,6 +209,17 @@ def test_one_bad_request_in_a_batch_fails_alone(
 
     answers = asyncio.run(burst())
     assert [a.status_code for a in answers] == [200] * 30 + [400]
+    server.stop()
+    # The refused request is logged without inputs, for monitoring's schema violations.
+    log = shipyard.prediction_log("delays", store=served.store)
+    assert sorted(log["status"].tolist()) == [200] * 30 + [400]
+    refused = log[log["status"] == 400].iloc[0]
+    assert "temp" in refused["error"]
+    assert pd.isna(refused["output.prediction"])
+    window = shipyard.monitor("delays", store=served.store).windows[-1]
+    assert window.results["quality"]["schema_violations"] == 1
+    assert window.results["operations"]["requests"] == 31
+    assert window.results["operations"]["errors"] == 0
 
 
 def test_a_body_over_the_limit_is_refused(served: Served, live: Callable[..., LiveServer]) -> None:

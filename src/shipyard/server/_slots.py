@@ -220,6 +220,7 @@ class Slot:
         try:
             good, prepared, errors = self._prepare(jobs)
         except InvalidInputError as exc:
+            self._log_rejected(jobs, [exc])
             return [exc]
         except Exception:
             # Inputs that check out one by one but do not stack (tensors of different
@@ -228,6 +229,11 @@ class Slot:
                 raise
             return [result for job in jobs for result in self._run_batch([job])]
         results: list[Outcome | BaseException] = list(errors)
+        if len(good) < len(jobs):
+            self._log_rejected(
+                [job for job, e in zip(jobs, errors, strict=True) if e is not None],
+                [e for e in errors if e is not None],
+            )
         if not good:
             return results
         chosen = [jobs[i] for i in good]
@@ -318,6 +324,35 @@ class Slot:
                     predictions=None if labels is None else labels[rows],
                     probabilities=None if proba is None else proba[rows],
                     classes=self.classes,
+                )
+            )
+
+
+    def _log_rejected(self, jobs: Sequence[Job], errors: Sequence[BaseException]) -> None:
+        """Log requests refused for not matching the signature: status 400, no inputs.
+
+        Monitoring counts them as schema violations; their inputs were not valid, so
+        none are kept.
+        """
+        if self.writer is None:
+            return
+        import pandas as pd
+
+        now = time.perf_counter()
+        for job, error in zip(jobs, errors, strict=True):
+            self.writer.submit(
+                LogBatch(
+                    endpoint=self.endpoint,
+                    model=self.model_name,
+                    version=self.version,
+                    role=job.role,
+                    prediction_ids=list(job.ids),
+                    received_at=np.full(job.rows, job.received, dtype=np.float64),
+                    latency_ms=np.full(job.rows, (now - job.started) * 1000.0),
+                    status=400,
+                    error=str(error)[:1000],
+                    inputs=pd.DataFrame(index=range(job.rows)),
+                    predictions=None,
                 )
             )
 

@@ -161,16 +161,16 @@ class LogScan:
         where = self._where(start, end, params)
         sql = (
             "SELECT version, role, count(*) AS requests, "
-            "count(*) FILTER (WHERE status <> 200) AS errors, "
-            "count(*) FILTER (WHERE status = 400) AS rejected, "
+            "count(*) FILTER (WHERE status >= 500) AS errors, "
+            "count(*) FILTER (WHERE status >= 400 AND status < 500) AS rejected, "
             "quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS latency "
             f"FROM {_source('files')} WHERE {where} "
             "GROUP BY version, role ORDER BY version, role"
         )
         rows = self._rows(sql, params)
         served = (
-            "SELECT count(*), count(*) FILTER (WHERE status <> 200), "
-            "count(*) FILTER (WHERE status = 400), "
+            "SELECT count(*), count(*) FILTER (WHERE status >= 500), "
+            "count(*) FILTER (WHERE status >= 400 AND status < 500), "
             "quantile_cont(latency_ms, [0.5, 0.95, 0.99]) "
             f"FROM {_source('files')} WHERE {where} AND list_contains($roles, role)"
         )
