@@ -201,5 +201,12 @@ def test_demo_fast_trains_and_tracks_real_runs(project: Path) -> None:
         assert champion.run_id == runs[0].run_id
         lineage = shipyard.model_lineage("flight-delays", champion.version, store=store)
         assert {d.name for d in lineage.datasets} == {"flights-jan-feb", "flights-mar"}
+        # The rest of 2013 went through the endpoint's log and was monitored month by month.
+        assert "monitoring the champion" in out
+        windows = shipyard.monitor_windows("flight-delays", store=store)
+        assert [w.start.month for w in windows] == list(range(3, 13))
+        assert all(w.labelled == w.rows == 2_000 for w in windows)
+        assert all(w.version == champion.version for w in windows)
+        assert (project / ".shipyard" / "monitor-report.html").stat().st_size > 10_000
     finally:
         store.close()

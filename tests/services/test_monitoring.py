@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,13 +20,13 @@ import pandas as pd
 import pytest
 
 import shipyard
-from conftest import MakeStore
 from flight_table import delay_pipeline, flights
 from monitor_log import log_labels, log_predictions
 from shipyard import InvalidInputError, NotFoundError
 from shipyard.core.settings import ColumnDriftRule, MonitorSettings
 
 DAY = datetime(2024, 5, 1, tzinfo=UTC)
+MakeStore = Callable[..., shipyard.Store]  # the make_store fixture of tests/conftest.py
 
 
 def _times(day: datetime, rows: int) -> list[datetime]:

@@ -15,6 +15,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from shipyard.cli._app import app
+from shipyard.cli._demo_monitor import replay_and_monitor
 from shipyard.cli._flights import CATEGORICAL, FEATURES, NUMERIC, TARGET, load_flights
 from shipyard.cli._output import console, format_value
 from shipyard.core.errors import NotFoundError
@@ -189,6 +190,7 @@ def demo(
         encoding="utf-8",
     )
     console.print(f"endpoint {EXPERIMENT!r} serves {EXPERIMENT}@champion (it follows the alias)")
+    replay_and_monitor(store, EXPERIMENT, flights, fast=fast, seed=seed)
     console.print(
         f"done in {time.perf_counter() - started:.1f}s; the store is "
         f"{store.metadata.db.display_url}"
@@ -198,6 +200,8 @@ def demo(
     console.print(f"       [bold]shipyard models show {EXPERIMENT}[/]")
     console.print(f"       [bold]shipyard models load-check {EXPERIMENT}@champion[/]")
     console.print(f"       [bold]shipyard models lineage {EXPERIMENT}@champion[/]")
+    console.print(f"       [bold]shipyard monitor show {EXPERIMENT}[/]")
+    console.print("       [bold]shipyard alerts list[/]")
     console.print("serve:  [bold]shipyard serve --port 8000[/]   (API docs at /docs), then")
     console.print(
         f"        [bold]curl -s localhost:8000/v1/endpoints/{EXPERIMENT}/predict "

@@ -327,7 +327,6 @@ class Slot:
                 )
             )
 
-
     def _log_rejected(self, jobs: Sequence[Job], errors: Sequence[BaseException]) -> None:
         """Log requests refused for not matching the signature: status 400, no inputs.
 

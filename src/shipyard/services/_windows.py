@@ -1,7 +1,8 @@
 """Monitoring windows: ``1h``, ``6h``, ``1d``, ``7d``, ``1w``, ``1mo``, aligned in UTC.
 
 Hour and day windows start at multiples of their length since the epoch (``1d`` at
-midnight UTC, ``6h`` at 00, 06, 12, 18); weeks start on Monday; months on the first.
+midnight UTC, ``6h`` at 00, 06, 12, 18, ``7d`` on Thursdays as 1970-01-01 was one);
+``w`` windows start on Monday; months on the first. Naive datetimes are taken as UTC.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from shipyard.core.errors import InvalidInputError
 __all__ = ["Every", "parse_every", "windows"]
 
 _PATTERN = re.compile(r"\s*(\d+)\s*(mo|h|d|w)\s*", re.IGNORECASE)
+_MAX_COUNT = 1000  # 1000 months is 83 years: anything longer is a typo
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MONDAY = datetime(1970, 1, 5, tzinfo=UTC)
 
@@ -32,7 +34,7 @@ class Every:
 
     def floor(self, moment: datetime) -> datetime:
         """The start of the window that holds ``moment``."""
-        moment = moment.astimezone(UTC)
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
         if self.unit == "mo":
             months = moment.year * 12 + moment.month - 1
             months -= months % self.count
@@ -64,16 +66,16 @@ def parse_every(text: str) -> Every:
         InvalidInputError: the text is not a positive count followed by h, d, w or mo.
     """
     match = _PATTERN.fullmatch(str(text))
-    if match is None or int(match.group(1)) < 1:
+    if match is None or not 1 <= int(match.group(1)) <= _MAX_COUNT:
         raise InvalidInputError(
-            f"a window length is a positive count and a unit, h (hours), d (days), w (weeks) "
-            f"or mo (months), such as 1h, 6h, 1d, 7d or 1mo; got {text!r}"
+            f"a window length is a count from 1 to {_MAX_COUNT} and a unit, h (hours), "
+            f"d (days), w (weeks) or mo (months), such as 1h, 6h, 1d, 7d or 1mo; got {text!r}"
         )
     return Every(int(match.group(1)), match.group(2).lower())
 
 
 def windows(since: datetime, until: datetime, every: Every) -> Iterator[tuple[datetime, datetime]]:
-    """The aligned windows that overlap ``[since, until)``, oldest first."""
+    """The aligned windows that overlap ``[since, until)``, oldest first (aware datetimes)."""
     start = every.floor(since)
     while start < until:
         end = every.after(start)

@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -52,8 +51,6 @@ __all__ = [
     "write_report",
 ]
 
-logger = logging.getLogger("shipyard.monitor")
-
 INPUT_PREFIX = "input."
 #: Called after each window with (windows done, windows in all).
 Progress = Callable[[int, int], None]
@@ -64,8 +61,9 @@ class MonitorResult:
     """What one call of :func:`monitor` did.
 
     ``windows`` are the windows computed and stored, ``alerts`` the alerts that fired
-    for the first time, ``empty`` the windows with no logged prediction (skipped, with a
-    warning) and ``warnings`` everything else worth a look.
+    for the first time, ``empty`` the windows with no logged prediction (skipped) and
+    ``warnings`` what deserves a look (an empty log, inputs missing from the log, a
+    version gone from the registry), which the CLI prints.
     """
 
     endpoint: str
@@ -184,21 +182,19 @@ def monitor(
         span = _span(scan, store, endpoint, start, end)
         if span is None:
             message = f"endpoint {endpoint!r} has no logged predictions yet; nothing to monitor"
-            logger.warning(message)
             return MonitorResult(endpoint, [], [], warnings=[message])
         planned = list(windows(span[0], span[1], length))
+        if not planned:
+            message = (
+                f"nothing to monitor for {endpoint!r} between {span[0].isoformat()} and "
+                f"{span[1].isoformat()}"
+            )
+            return MonitorResult(endpoint, [], [], warnings=[message])
         scan.prepare_labels(planned[0][0])
         for done, (w_start, w_end) in enumerate(planned, 1):
             run.window(scan, w_start, w_end)
             if progress is not None:
                 progress(done, len(planned))
-    if run.empty:
-        logger.warning(
-            "%d of %d windows of %r had no logged predictions and were skipped",
-            len(run.empty),
-            len(planned),
-            endpoint,
-        )
     return MonitorResult(endpoint, run.stored, run.fired, run.empty, run.warnings)
 
 
@@ -225,7 +221,6 @@ class _Run:
     def warn(self, message: str) -> None:
         if message not in self.warnings:
             self.warnings.append(message)
-            logger.warning(message)
 
     def window(self, scan: LogScan, start: datetime, end: datetime) -> None:
         files = scan.files(start, end)
@@ -519,7 +514,10 @@ def monitor_windows(
 ) -> list[MonitorWindow]:
     """The stored monitoring windows of an endpoint that start in ``[since, until)``."""
     store, start, end = _window_args(endpoint, since, until, store)
-    return store.monitor.list_windows(endpoint, start, end)
+    found = store.monitor.list_windows(endpoint, start, end)
+    if not found:
+        store.endpoints.get_endpoint(endpoint)  # an unknown name is an error, not empty
+    return found
 
 
 def monitor_series(

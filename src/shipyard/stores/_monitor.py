@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from shipyard.core.entities import Alert, MonitorWindow
 from shipyard.core.ids import from_ms, now_ms, to_ms
@@ -22,6 +23,8 @@ from shipyard.stores._engine import Database
 from shipyard.stores._schema import alerts, monitor_metrics, monitor_windows
 
 __all__ = ["NewAlert", "SqlMonitorStore"]
+
+_ATTEMPTS = 3  # saving a window that a concurrent run saved first
 
 
 @dataclass(frozen=True)
@@ -92,45 +95,45 @@ class SqlMonitorStore:
     def save_window(
         self, window: MonitorWindow, figures: Mapping[str, float | None]
     ) -> MonitorWindow:
-        """Store a window's results and figures, replacing any earlier run of the same span."""
+        """Store a window's results and figures, replacing any earlier run of the same span.
+
+        Two runs saving the same span at once both succeed, the later one last: the
+        loser of the race on the span's unique index tries again.
+        """
         start, end = to_ms(window.start), to_ms(window.end)
-        computed = now_ms()
-        with self.db.write() as conn:
-            self._delete_span(conn, window.endpoint, start, end)
-            key = conn.execute(
-                insert(monitor_windows).values(
-                    endpoint=window.endpoint,
-                    start_ms=start,
-                    end_ms=end,
-                    rows=window.rows,
-                    labelled=window.labelled,
-                    model_name=window.model_name,
-                    version=window.version,
-                    results=json.dumps(window.results, sort_keys=True, allow_nan=False),
-                    computed_at=computed,
-                )
-            ).inserted_primary_key
-            window_id = _key(key)
-            if figures:
-                conn.execute(
-                    insert(monitor_metrics),
-                    [
-                        {"window_id": window_id, "name": name, "value": _finite(value)}
-                        for name, value in figures.items()
-                    ],
-                )
-        return MonitorWindow(
-            endpoint=window.endpoint,
-            start=from_ms(start),
-            end=from_ms(end),
-            rows=window.rows,
-            labelled=window.labelled,
-            model_name=window.model_name,
-            version=window.version,
-            results=window.results,
-            computed_at=from_ms(computed),
-            window_id=window_id,
-        )
+        results = json.dumps(window.results, sort_keys=True, allow_nan=False)
+        for attempt in range(_ATTEMPTS):
+            computed = now_ms()
+            try:
+                with self.db.write() as conn:
+                    self._delete_span(conn, window.endpoint, start, end)
+                    key = conn.execute(
+                        insert(monitor_windows).values(
+                            endpoint=window.endpoint,
+                            start_ms=start,
+                            end_ms=end,
+                            rows=window.rows,
+                            labelled=window.labelled,
+                            model_name=window.model_name,
+                            version=window.version,
+                            results=results,
+                            computed_at=computed,
+                        )
+                    ).inserted_primary_key
+                    window_id = _key(key)
+                    if figures:
+                        conn.execute(
+                            insert(monitor_metrics),
+                            [
+                                {"window_id": window_id, "name": name, "value": _finite(value)}
+                                for name, value in figures.items()
+                            ],
+                        )
+                break
+            except IntegrityError:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        return replace(window, computed_at=from_ms(computed), window_id=window_id)
 
     @staticmethod
     def _delete_span(conn: Connection, endpoint: str, start: int, end: int) -> None:
@@ -205,35 +208,30 @@ class SqlMonitorStore:
 
     def add_alert(self, new: NewAlert) -> Alert | None:
         """Record a fired rule; None when it already fired on that window."""
-        start, end = to_ms(new.window_start), to_ms(new.window_end)
-        created = now_ms()
+        stmt = self.db.dialect_insert(alerts).values(
+            endpoint=new.endpoint,
+            window_start_ms=to_ms(new.window_start),
+            window_end_ms=to_ms(new.window_end),
+            rule=new.rule,
+            metric=new.metric,
+            value=_finite(new.value),
+            threshold=new.threshold,
+            reference=_finite(new.reference),
+            message=new.message,
+            created_at=now_ms(),
+        )
+        # ON CONFLICT: a run racing another over the same window loses quietly.
+        stmt = stmt.on_conflict_do_nothing(
+            index_elements=[
+                alerts.c.endpoint,
+                alerts.c.window_start_ms,
+                alerts.c.window_end_ms,
+                alerts.c.rule,
+            ]
+        ).returning(alerts.c.id)
         with self.db.write() as conn:
-            seen = conn.execute(
-                select(alerts.c.id).where(
-                    alerts.c.endpoint == new.endpoint,
-                    alerts.c.window_start_ms == start,
-                    alerts.c.window_end_ms == end,
-                    alerts.c.rule == new.rule,
-                )
-            ).first()
-            if seen is not None:
-                return None
-            key = conn.execute(
-                insert(alerts).values(
-                    endpoint=new.endpoint,
-                    window_start_ms=start,
-                    window_end_ms=end,
-                    rule=new.rule,
-                    metric=new.metric,
-                    value=_finite(new.value),
-                    threshold=new.threshold,
-                    reference=_finite(new.reference),
-                    message=new.message,
-                    created_at=created,
-                )
-            ).inserted_primary_key
-            alert_id = _key(key)
-        return self.get_alert(alert_id)
+            alert_id = conn.execute(stmt).scalar()
+        return None if alert_id is None else self.get_alert(int(alert_id))
 
     def get_alert(self, alert_id: int) -> Alert:
         """An alert by id.
