@@ -323,3 +323,67 @@ def test_the_report_holds_every_window_and_alert(delays: Delays, tmp_path: Path)
     )
     assert len(only_first["windows"]) == 1
     assert only_first["alerts"] == []
+
+
+def test_stray_labels_and_rows_without_probabilities_do_not_break_scores(
+    delays: Delays,
+) -> None:
+    """A label outside the model's classes, and a version that logged no probabilities."""
+    frame, truth = flights(200, seed=11)
+    ids = delays.log(DAY, frame)
+    plain = log_predictions(
+        delays.store,
+        "delays",
+        "delays",
+        2,
+        frame.head(50),
+        _times(DAY, 50),
+        delays.model.predict(frame.head(50)),
+        role="canary",
+    )
+    labels = truth.tolist()
+    labels[0] = "cancelled"  # none of the model's classes
+    log_labels(delays.store, "delays", ids + plain, labels + truth.tolist()[:50])
+    (window,) = shipyard.monitor("delays", store=delays.store).windows
+    performance = window.results["performance"]
+    assert performance["labelled"] == 250
+    metrics = performance["metrics"]
+    assert 0.5 < metrics["accuracy"] <= 1.0
+    assert metrics["auc"] is not None  # from the 199 rows with probabilities and a class
+    assert set(performance["versions"]) == {"1", "2"}
+    assert performance["versions"]["2"]["auc"] is None
+
+
+def test_a_reference_auc_recorded_as_roc_auc_is_compared(store: shipyard.Store) -> None:
+    frame, status = flights(300, seed=2)
+    model = delay_pipeline().fit(frame, status)
+    shipyard.register_model(
+        model, "delays", training_data=frame, metrics={"roc_auc": 0.99}, store=store
+    )
+    shipyard.create_endpoint("delays", "delays/1", store=store)
+    proba = model.predict_proba(frame)
+    ids = log_predictions(
+        store,
+        "delays",
+        "delays",
+        1,
+        frame,
+        _times(DAY, 300),
+        model.predict(frame),
+        proba,
+        list(model.classes_),
+    )
+    log_labels(store, "delays", ids, status.sample(frac=1.0, random_state=0).tolist())
+    (window,) = shipyard.monitor("delays", store=store).windows
+    assert window.results["performance"]["reference"] == {"auc": 0.99}
+
+
+def test_no_comparable_column_is_an_unknown_drift_share_not_zero(delays: Delays) -> None:
+    # Only failed calls: nothing answered to profile.
+    delays.log(DAY, delays.frame.head(20), status=500)
+    (window,) = shipyard.monitor("delays", store=delays.store).windows
+    drift = window.results["drift"]
+    assert drift["share"] is None
+    assert drift["drifted"] is None
+    assert drift["compared"] == 0
+    assert window.results["operations"]["error_rate"] == 1.0

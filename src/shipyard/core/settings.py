@@ -32,7 +32,7 @@ class ColumnDriftRule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     method: DriftMethodName | None = None
-    threshold: float | None = Field(default=None, ge=0)
+    threshold: float | None = Field(default=None, gt=0)
 
 
 class MonitorSettings(BaseModel):

@@ -9,7 +9,7 @@ classes by value: as numbers when every label and class reads as a number, else 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.profiles import CategoricalProfile, ColumnProfile, NumericProfile
@@ -118,10 +118,13 @@ def performance(
     task = "classification" if proba_columns or _is_categorical(table) else "regression"
     overall = _scores(table, proba_columns, task)
     versions: dict[str, Any] = {}
-    if "version" in table.column_names and len(set(table.column("version").to_pylist())) > 1:
-        import pyarrow.compute as pc
+    import pyarrow.compute as pc
 
-        for version in sorted(set(table.column("version").to_pylist())):
+    served: list[Any] = []
+    if "version" in table.column_names:
+        served = [v for v in pc.unique(table.column("version")).to_pylist() if v is not None]
+    if len(served) > 1:
+        for version in sorted(served):
             part = table.filter(pc.equal(table.column("version"), version))
             versions[str(version)] = {
                 "labelled": part.num_rows,
@@ -133,9 +136,20 @@ def performance(
         "labelled": table.num_rows,
         "label_coverage": _rate(table.num_rows, served_rows),
         "metrics": overall,
-        "reference": {k: float(reference[k]) for k in names if k in reference},
+        "reference": _reference(reference, names),
         "versions": versions,
     }
+
+
+#: Names a version's metrics may use for the same figure.
+_ALIASES = {"roc_auc": "auc"}
+
+
+def _reference(recorded: Mapping[str, float], names: Sequence[str]) -> dict[str, float]:
+    """The version's recorded metrics that monitoring also computes, by monitoring's names."""
+    found = {_ALIASES.get(k, k): float(v) for k, v in recorded.items() if k in _ALIASES}
+    found.update({k: float(recorded[k]) for k in names if k in recorded})
+    return {k: v for k, v in found.items() if k in names}
 
 
 def _is_categorical(table: pa.Table) -> bool:
@@ -147,11 +161,26 @@ def _is_categorical(table: pa.Table) -> bool:
     return not (pa.types.is_floating(kind) or pa.types.is_decimal(kind))
 
 
+def _codes(column: pa.ChunkedArray, index: dict[str, int]) -> npt.NDArray[np.int64]:
+    """Each value's code in ``index`` (new keys are added), computed once per distinct value."""
+    import numpy as np
+    import pyarrow as pa
+
+    encoded = column.combine_chunks()
+    if not pa.types.is_dictionary(encoded.type):
+        encoded = encoded.dictionary_encode()
+    keys = [_key(v) for v in encoded.dictionary.to_pylist()]
+    lookup = np.array([index.setdefault(k, len(index)) for k in keys] + [-1], dtype=np.int64)
+    positions = encoded.indices.fill_null(len(keys)).to_numpy(zero_copy_only=False)
+    codes: npt.NDArray[np.int64] = lookup[positions]
+    return codes
+
+
 def _scores(table: pa.Table, proba_columns: list[str], task: str) -> dict[str, float | None]:
-    labels = table.column("label").to_pylist()
     if task == "regression":
+        labels = table.column("label").to_pylist()
         return _regression(labels, table.column(PREDICTION).to_numpy(zero_copy_only=False))
-    return _classification(table, labels, proba_columns)
+    return _classification(table, proba_columns)
 
 
 def _regression(labels: list[Any], predicted: npt.NDArray[Any]) -> dict[str, float | None]:
@@ -176,24 +205,31 @@ def _regression(labels: list[Any], predicted: npt.NDArray[Any]) -> dict[str, flo
     }
 
 
-def _classification(
-    table: pa.Table, labels: list[Any], proba_columns: list[str]
-) -> dict[str, float | None]:
+def _classification(table: pa.Table, proba_columns: list[str]) -> dict[str, float | None]:
+    """Scores on integer codes: the model's classes first, then any other value seen.
+
+    A binary classifier's precision, recall and F1 are those of its positive class (the
+    second, as scikit-learn orders classes), also when a label outside both classes
+    came back; with more classes they are macro averages over the values seen.
+    """
     import numpy as np
     from sklearn import metrics
 
-    classes = [_key(c[len(PROBA_PREFIX) :]) for c in proba_columns]
-    y = np.array([_key(v) for v in labels], dtype=object)
+    index: dict[str, int] = {}
+    for column in proba_columns:
+        index.setdefault(_key(column[len(PROBA_PREFIX) :]), len(index))
+    classes = len(index)
+    y = _codes(table.column("label"), index)
     out: dict[str, float | None] = dict.fromkeys(CLASSIFICATION_METRICS)
     if PREDICTION in table.column_names:
-        p = np.array([_key(v) for v in table.column(PREDICTION).to_pylist()], dtype=object)
+        p = _codes(table.column(PREDICTION), index)
         out["accuracy"] = float(np.mean(y == p))
-        if len(classes) == 2:  # the positive class is the last, as scikit-learn orders them
-            options: dict[str, Any] = {"average": "binary", "pos_label": classes[1]}
+        if classes == 2:
+            chosen = [1]
         else:
-            options = {"average": "macro", "labels": sorted(set(y) | set(p))}
+            chosen = sorted(set(np.unique(y).tolist()) | set(np.unique(p).tolist()))
         precision, recall, f1, _ = metrics.precision_recall_fscore_support(
-            y.astype(str), p.astype(str), zero_division=0, **options
+            y, p, labels=chosen, average="macro", zero_division=0
         )
         out["precision"], out["recall"], out["f1"] = float(precision), float(recall), float(f1)
     if classes:
@@ -205,33 +241,35 @@ def _classification(
 
 
 def _probabilistic(
-    y: npt.NDArray[Any], classes: list[str], proba: npt.NDArray[np.float64]
+    y: npt.NDArray[np.int64], classes: int, proba: npt.NDArray[np.float64]
 ) -> dict[str, float | None]:
+    """Log loss, ROC AUC and calibration on the rows with a known label and probabilities.
+
+    Rows whose label is none of the model's classes, or that were logged without
+    probabilities (a version without them, sharing the window), are left out.
+    """
     import numpy as np
     from sklearn import metrics
 
-    index = {c: i for i, c in enumerate(classes)}
-    known = np.array([v in index for v in y])
-    if not known.any():
+    keep = (y < classes) & np.isfinite(proba).all(axis=1)
+    if not keep.any():
         return {}
-    y_idx = np.array([index[v] for v in y[known]])
-    proba = np.clip(proba[known], 0.0, 1.0)
-    out: dict[str, float | None] = {}
+    y_idx, proba = y[keep], np.clip(proba[keep], 0.0, 1.0)
+    out: dict[str, float | None] = {"auc": None}
     try:
-        out["log_loss"] = float(metrics.log_loss(y_idx, proba, labels=list(range(len(classes)))))
+        out["log_loss"] = float(metrics.log_loss(y_idx, proba, labels=list(range(classes))))
     except ValueError:
         out["log_loss"] = None
-    if len(set(y_idx.tolist())) < 2:
-        out["auc"] = None  # undefined with one class
-    elif len(classes) == 2:
-        out["auc"] = float(metrics.roc_auc_score(y_idx == 1, proba[:, 1]))
-    else:
+    if len(np.unique(y_idx)) >= 2:  # undefined with one class
         try:
-            out["auc"] = float(
-                metrics.roc_auc_score(
-                    y_idx, proba, multi_class="ovr", labels=list(range(len(classes)))
+            if classes == 2:
+                out["auc"] = float(metrics.roc_auc_score(y_idx == 1, proba[:, 1]))
+            else:
+                out["auc"] = float(
+                    metrics.roc_auc_score(
+                        y_idx, proba, multi_class="ovr", labels=list(range(classes))
+                    )
                 )
-            )
         except ValueError:
             out["auc"] = None
     out["calibration_error"] = _calibration_error(y_idx, proba)

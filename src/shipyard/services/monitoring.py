@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.entities import Alert, Endpoint, MonitorWindow
-from shipyard.core.errors import InvalidInputError, NotFoundError
+from shipyard.core.errors import ArtifactNotFoundError, InvalidInputError, NotFoundError
 from shipyard.core.settings import MonitorSettings
 from shipyard.services._alerts import AlertRule, evaluate, parse_rule, send_webhook, window_values
 from shipyard.services._common import check_name, to_moment
@@ -149,8 +149,8 @@ def monitor(
         endpoint: the endpoint's name.
         since: the first moment to monitor (aligned down to its window); None: from the
             start of the last stored window (which is recomputed), or of the log.
-        until: the first moment to leave out; None: just after the last logged
-            prediction.
+        until: where to stop, rounded up to the end of its window (windows are whole);
+            None: just after the last logged prediction.
         every: the window length (``1h``, ``6h``, ``1d``, ``7d``, ``1w``, ``1mo``);
             None: ``[monitor] every`` of shipyard.toml (``1d``).
         store: where the endpoint and its log are (default: the default store).
@@ -217,6 +217,7 @@ class _Run:
         self.fired: list[Alert] = []
         self.empty: list[tuple[datetime, datetime]] = []
         self.warnings: list[str] = []
+        self.webhook_down = False
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:
@@ -249,7 +250,7 @@ class _Run:
             labelled = table.num_rows
             metrics = reference.metrics if reference is not None else {}
             results["performance"] = performance(table, current.num_rows, metrics)
-        versions = sorted({r["version"] for r in operations if r["role"] is not None})
+        versions = sorted({r["version"] for r in operations if r["role"] in ("primary", "canary")})
         results["versions"] = versions
         results["reference"] = (
             None
@@ -265,7 +266,7 @@ class _Run:
             model_name=None if reference is None else reference.model_name,
             version=None if reference is None else reference.version,
             results=_json_ready(results),
-            computed_at=start,
+            computed_at=datetime.now(UTC),  # the store records its own time
         )
         flat = window_dict(window)
         saved = self.store.monitor.save_window(window, window_values(flat))
@@ -280,6 +281,13 @@ class _Run:
         top = max(served, key=lambda r: (r["role"] == "primary", r["requests"]))
         try:
             return self.references.get(self.endpoint.model_name, int(top["version"]))
+        except ArtifactNotFoundError as exc:
+            self.warn(
+                f"the reference profile of version {top['version']} of "
+                f"{self.endpoint.model_name!r} cannot be read ({exc}); its windows are "
+                "monitored without a reference"
+            )
+            return None
         except NotFoundError:
             self.warn(
                 f"version {top['version']} of {self.endpoint.model_name!r} is no longer in the "
@@ -331,7 +339,16 @@ class _Run:
             found = self._column_drift(name, reference.inputs.columns[name], current, logged)
             if found is not None:
                 columns[name] = found
+        share: float | None
+        drifted: bool | None
         share, drifted = dataset_drift(columns.values(), self.settings.drift_share)
+        if not columns:  # nothing comparable: unknown, not "no drift"
+            share, drifted = None, None
+        skipped = sorted(
+            logged[len(INPUT_PREFIX) :]
+            for logged in inputs
+            if logged[len(INPUT_PREFIX) :] not in columns
+        )
         prediction: dict[str, ColumnDrift] = {}
         if reference.outputs is not None:
             for name, ref_column in reference.outputs.columns.items():
@@ -344,6 +361,8 @@ class _Run:
             "share": share,
             "threshold": self.settings.drift_share,
             "drifted": drifted,
+            "compared": len(columns),
+            "skipped": skipped,
             "columns": {name: result.to_dict() for name, result in columns.items()},
             "prediction": {name: result.to_dict() for name, result in prediction.items()},
         }
@@ -404,7 +423,10 @@ class _Run:
             )
             if alert is None:
                 continue  # fired on an earlier run already
-            if self.settings.webhook:
+            if self.settings.webhook and self.webhook_down:
+                self.store.monitor.set_delivered(alert.alert_id, False)
+                alert = self.store.monitor.get_alert(alert.alert_id)
+            elif self.settings.webhook:
                 delivered = send_webhook(
                     self.settings.webhook,
                     {"alert": alert_dict(alert), "window": dict(flat)},
@@ -413,6 +435,12 @@ class _Run:
                 )
                 self.store.monitor.set_delivered(alert.alert_id, delivered)
                 alert = self.store.monitor.get_alert(alert.alert_id)
+                if not delivered:  # one dead webhook must not stall a long backfill
+                    self.webhook_down = True
+                    self.warn(
+                        "the webhook did not take an alert; the rest of this run's alerts "
+                        "are stored as not delivered (shipyard alerts list)"
+                    )
             self.fired.append(alert)
 
 
@@ -529,13 +557,19 @@ def monitor_series(
     ``p99_ms``, ``error_rate``... (``shipyard monitor figures ENDPOINT`` lists them).
     """
     store, _, _ = _window_args(endpoint, None, None, store)
-    return store.monitor.series(endpoint, name)
+    points = store.monitor.series(endpoint, name)
+    if not points:
+        store.endpoints.get_endpoint(endpoint)  # an unknown name is an error, not empty
+    return points
 
 
 def monitor_figures(endpoint: str, *, store: Store | None = None) -> list[str]:
     """The names of every figure stored for an endpoint's windows, sorted."""
     store, _, _ = _window_args(endpoint, None, None, store)
-    return store.monitor.figure_names(endpoint)
+    names = store.monitor.figure_names(endpoint)
+    if not names:
+        store.endpoints.get_endpoint(endpoint)  # an unknown name is an error, not empty
+    return names
 
 
 def list_alerts(

@@ -1,8 +1,9 @@
 """Monitoring results per window of the prediction log, their figures and alerts.
 
-A window is identified by (endpoint, start, end): saving it again replaces its results
-and figures in one transaction. An alert is identified by (endpoint, window, rule), so
-a rule fires once per window however often the monitor runs.
+A window is identified by (endpoint, start, end): saving it replaces, in one
+transaction, every window of the endpoint it overlaps (the same span from an earlier
+run, or windows of another length), with their figures. An alert is identified by
+(endpoint, window, rule), so a rule fires once per window however often the monitor runs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shipyard.core.entities import Alert, MonitorWindow
+from shipyard.core.errors import StoreError
 from shipyard.core.ids import from_ms, now_ms, to_ms
 from shipyard.stores._engine import Database
 from shipyard.stores._schema import alerts, monitor_metrics, monitor_windows
@@ -130,17 +132,25 @@ class SqlMonitorStore:
                             ],
                         )
                 break
-            except IntegrityError:
+            except IntegrityError as exc:
                 if attempt == _ATTEMPTS - 1:
-                    raise
+                    raise StoreError(
+                        f"could not save the monitoring window {window.start.isoformat()} of "
+                        f"{window.endpoint!r}: concurrent runs kept replacing it ({exc})"
+                    ) from exc
         return replace(window, computed_at=from_ms(computed), window_id=window_id)
 
     @staticmethod
     def _delete_span(conn: Connection, endpoint: str, start: int, end: int) -> None:
+        """Remove the endpoint's windows that overlap ``[start, end)``.
+
+        Windows of one endpoint never overlap, so each figure has one value per moment
+        even when runs change the window length (``--every``); alerts are kept.
+        """
         old = select(monitor_windows.c.id).where(
             monitor_windows.c.endpoint == endpoint,
-            monitor_windows.c.start_ms == start,
-            monitor_windows.c.end_ms == end,
+            monitor_windows.c.start_ms < end,
+            monitor_windows.c.end_ms > start,
         )
         ids = [row.id for row in conn.execute(old)]
         if ids:
