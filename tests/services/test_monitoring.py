@@ -387,3 +387,39 @@ def test_no_comparable_column_is_an_unknown_drift_share_not_zero(delays: Delays)
     assert drift["drifted"] is None
     assert drift["compared"] == 0
     assert window.results["operations"]["error_rate"] == 1.0
+
+
+def test_a_column_with_many_categories_does_not_drift_against_itself(
+    store: shipyard.Store,
+) -> None:
+    """300 airports: more than a profile lists by default, on both sides."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(0)
+    airports = np.array([f"A{i:03d}" for i in range(300)])
+    weights = np.linspace(2, 1, 300) / np.linspace(2, 1, 300).sum()
+
+    def sample(rows: int) -> pd.DataFrame:
+        return pd.DataFrame({"dest": rng.choice(airports, rows, p=weights)})
+
+    train = sample(20_000)
+    model = Pipeline(
+        [
+            (
+                "encode",
+                ColumnTransformer([("d", OneHotEncoder(handle_unknown="ignore"), ["dest"])]),
+            ),
+            ("model", LogisticRegression(max_iter=200)),
+        ]
+    ).fit(train, train["dest"] < "A100")
+    shipyard.register_model(model, "routes", training_data=train, store=store)
+    shipyard.create_endpoint("routes", "routes/1", store=store)
+    same = sample(20_000)
+    log_predictions(store, "routes", "routes", 1, same, _times(DAY, 20_000), model.predict(same))
+    (window,) = shipyard.monitor("routes", store=store).windows
+    dest = window.results["drift"]["columns"]["dest"]
+    assert dest["method"] == "jensenshannon"
+    assert dest["drifted"] is False, dest["score"]

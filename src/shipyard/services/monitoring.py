@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 INPUT_PREFIX = "input."
+_MAX_WINDOW_TOP_K = 20_000
 #: Called after each window with (windows done, windows in all).
 Progress = Callable[[int, int], None]
 
@@ -235,7 +236,9 @@ class _Run:
         inputs, outputs = self._compared_columns(reference, columns)
         from shipyard.core.profiles import profile
 
-        current = profile(scan.batches(files, start, end, [*inputs, *outputs]))
+        current = profile(
+            scan.batches(files, start, end, [*inputs, *outputs]), top_k=_window_top_k(reference)
+        )
         results: dict[str, Any] = {
             "drift": self._drift(reference, current, inputs, outputs),
             "quality": self._quality(reference, current, inputs, total["rejected"]),
@@ -442,6 +445,25 @@ class _Run:
                         "are stored as not delivered (shipyard alerts list)"
                     )
             self.fired.append(alert)
+
+
+def _window_top_k(reference: _Reference | None) -> int:
+    """How many categories a window keeps exact counts of: enough for every reference one.
+
+    A window listing fewer would move reference categories it left out into its
+    "(other)" bucket, and a column with many categories would look drifted when it is
+    not. Twice the largest reference list leaves room for new values too.
+    """
+    from shipyard.core.profiles import DEFAULT_TOP_K, CategoricalProfile
+
+    if reference is None or reference.inputs is None:
+        return DEFAULT_TOP_K
+    listed = [
+        len(column.top)
+        for column in reference.inputs.columns.values()
+        if isinstance(column, CategoricalProfile)
+    ]
+    return min(_MAX_WINDOW_TOP_K, max([DEFAULT_TOP_K, *(2 * n for n in listed)]))
 
 
 def _names(columns: Sequence[str], limit: int = 8) -> str:
