@@ -413,11 +413,22 @@ def _cdfs(reference: NumericProfile, current: NumericProfile) -> _Cdfs:
     return _Cdfs(points, out[0], out[1])
 
 
-def _check_numeric(reference: object, current: object, what: str) -> None:
-    if not isinstance(reference, NumericProfile) or not isinstance(current, NumericProfile):
+def _check_pair(
+    reference: object,
+    current: object,
+    kind: type[NumericProfile] | type[CategoricalProfile],
+    what: str,
+) -> None:
+    """Both sides are ``kind`` profiles with values, or an error naming what to call instead."""
+    if not isinstance(reference, kind) or not isinstance(current, kind):
+        other = (
+            "categorical columns take chi_square or jensen_shannon"
+            if kind is NumericProfile
+            else "numeric columns take ks_2samp, wasserstein or psi"
+        )
         raise InvalidInputError(
-            f"{what} compares two NumericProfile objects, got {type(reference).__name__} and "
-            f"{type(current).__name__}; categorical columns take chi_square or jensen_shannon"
+            f"{what} compares two {kind.__name__} objects, got {type(reference).__name__} "
+            f"and {type(current).__name__}; {other}"
         )
     if not reference.count or not current.count:
         raise InvalidInputError(
@@ -441,7 +452,7 @@ def ks_2samp(reference: NumericProfile, current: NumericProfile) -> tuple[float,
         InvalidInputError: a side is not numeric or has no values.
     """
 
-    _check_numeric(reference, current, "ks_2samp")
+    _check_pair(reference, current, NumericProfile, "ks_2samp")
     return _ks(_cdfs(reference, current), reference.count, current.count)
 
 
@@ -483,7 +494,7 @@ def wasserstein(
         InvalidInputError: a side is not numeric or has no values.
     """
 
-    _check_numeric(reference, current, "wasserstein")
+    _check_pair(reference, current, NumericProfile, "wasserstein")
     return _w1(_cdfs(reference, current)) / (_scale(reference) if normed else 1.0)
 
 
@@ -514,7 +525,7 @@ def wasserstein_error_bound(
     Raises:
         InvalidInputError: a side is not numeric or has no values.
     """
-    _check_numeric(reference, current, "wasserstein_error_bound")
+    _check_pair(reference, current, NumericProfile, "wasserstein_error_bound")
     total = 0.0
     for side in (reference, current):
         eps = side.rank_error(0.99)
@@ -540,7 +551,7 @@ def psi(reference: NumericProfile, current: NumericProfile, bins: int = 10) -> f
     """
     import numpy as np
 
-    _check_numeric(reference, current, "psi")
+    _check_pair(reference, current, NumericProfile, "psi")
     bins = _check_int("bins", bins, 2, 1000, 10)
     edges = np.unique(reference.quantiles(np.arange(1, bins) / bins))
     edges = edges[np.isfinite(edges)]
@@ -623,19 +634,6 @@ def _categories(reference: CategoricalProfile, current: CategoricalProfile) -> _
     return _Table(labels, np.array(ref), np.array(cur), new)
 
 
-def _check_categorical(reference: object, current: object, what: str) -> None:
-    if not isinstance(reference, CategoricalProfile) or not isinstance(current, CategoricalProfile):
-        raise InvalidInputError(
-            f"{what} compares two CategoricalProfile objects, got {type(reference).__name__} "
-            f"and {type(current).__name__}; numeric columns take ks_2samp, wasserstein or psi"
-        )
-    if not reference.count or not current.count:
-        raise InvalidInputError(
-            f"{what} needs values on both sides, got {reference.count} reference and "
-            f"{current.count} current values; column_drift returns None for empty columns"
-        )
-
-
 def chi_square(reference: CategoricalProfile, current: CategoricalProfile) -> tuple[float, float]:
     """Chi-square goodness of fit of the current counts to the reference proportions.
 
@@ -650,7 +648,7 @@ def chi_square(reference: CategoricalProfile, current: CategoricalProfile) -> tu
     Raises:
         InvalidInputError: a side is not categorical or has no values.
     """
-    _check_categorical(reference, current, "chi_square")
+    _check_pair(reference, current, CategoricalProfile, "chi_square")
     return _chi_square(_categories(reference, current))
 
 
@@ -668,7 +666,7 @@ def jensen_shannon(reference: CategoricalProfile, current: CategoricalProfile) -
     Raises:
         InvalidInputError: a side is not categorical or has no values.
     """
-    _check_categorical(reference, current, "jensen_shannon")
+    _check_pair(reference, current, CategoricalProfile, "jensen_shannon")
     return _jensen_shannon(_categories(reference, current))
 
 

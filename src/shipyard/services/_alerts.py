@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 from shipyard._version import __version__
 from shipyard.core.errors import InvalidInputError
+from shipyard.services._common import json_ready
 
 __all__ = [
     "AlertRule",
@@ -466,17 +467,6 @@ def evaluate(rules: Iterable[AlertRule | str], window: Mapping[str, Any]) -> lis
 # -- delivery -----------------------------------------------------------------------------
 
 
-def _json_safe(value: object) -> object:
-    """``value`` with NaN and infinities as null, so the body is strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    return value
-
-
 def _where(url: str) -> str:
     """The scheme and host of a URL: webhook paths often hold secrets, so logs show only this."""
     try:
@@ -516,7 +506,7 @@ def send_webhook(
 
     where = _where(url)
     try:
-        body = json.dumps(_json_safe(payload), allow_nan=False, default=str).encode()
+        body = json.dumps(json_ready(payload), allow_nan=False, default=str).encode()
         client = httpx.Client(
             timeout=timeout,
             headers={"Content-Type": "application/json", "User-Agent": f"shipyard/{__version__}"},

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import getpass
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from shipyard.core.errors import InvalidInputError
 from shipyard.core.settings import Settings
@@ -17,6 +18,7 @@ __all__ = [
     "check_name",
     "clean_texts",
     "current_user",
+    "json_ready",
     "to_moment",
 ]
 
@@ -98,3 +100,16 @@ def to_moment(name: str, value: object) -> datetime | None:
     raise InvalidInputError(
         f"{name} must be a datetime, a date or an ISO 8601 string; got {type(value).__name__}"
     )
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` as strict JSON data: NaN and infinities null, NumPy scalars plain, tuples lists."""
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()  # a NumPy scalar
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ from shipyard.core.entities import Alert, Endpoint, MonitorWindow
 from shipyard.core.errors import ArtifactNotFoundError, InvalidInputError, NotFoundError
 from shipyard.core.settings import MonitorSettings
 from shipyard.services._alerts import AlertRule, evaluate, parse_rule, send_webhook, window_values
-from shipyard.services._common import check_name, to_moment
+from shipyard.services._common import check_name, json_ready, to_moment
 from shipyard.services._context import get_default_store
 from shipyard.services._model_files import read_reference_profiles
 from shipyard.services._monitor_figures import PREDICTION, PROBA_PREFIX, column_quality, performance
@@ -246,8 +246,7 @@ class _Run:
             "operations": _operations(operations),
         }
         labelled = 0
-        wanted = [c for c in ("version", PREDICTION) if c in columns or c == "version"]
-        wanted += [c for c in columns if c.startswith(PROBA_PREFIX)]
+        wanted = ["version", *(c for c in columns if c == PREDICTION or c.startswith(PROBA_PREFIX))]
         table = scan.labelled(files, start, end, wanted)
         if table.num_rows:
             labelled = table.num_rows
@@ -268,7 +267,7 @@ class _Run:
             labelled=labelled,
             model_name=None if reference is None else reference.model_name,
             version=None if reference is None else reference.version,
-            results=_json_ready(results),
+            results=json_ready(results),
             computed_at=datetime.now(UTC),  # the store records its own time
         )
         flat = window_dict(window)
@@ -426,19 +425,17 @@ class _Run:
             )
             if alert is None:
                 continue  # fired on an earlier run already
-            if self.settings.webhook and self.webhook_down:
-                self.store.monitor.set_delivered(alert.alert_id, False)
-                alert = self.store.monitor.get_alert(alert.alert_id)
-            elif self.settings.webhook:
-                delivered = send_webhook(
+            if self.settings.webhook:
+                delivered = not self.webhook_down and send_webhook(
                     self.settings.webhook,
                     {"alert": alert_dict(alert), "window": dict(flat)},
                     timeout=self.settings.webhook_timeout_s,
                     retries=self.settings.webhook_retries,
                 )
                 self.store.monitor.set_delivered(alert.alert_id, delivered)
-                alert = self.store.monitor.get_alert(alert.alert_id)
-                if not delivered:  # one dead webhook must not stall a long backfill
+                alert = replace(alert, delivered=delivered)
+                if not delivered and not self.webhook_down:
+                    # One dead webhook must not stall a long backfill: try it once a run.
                     self.webhook_down = True
                     self.warn(
                         "the webhook did not take an alert; the rest of this run's alerts "
@@ -490,21 +487,6 @@ def _operations(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: v for k, v in total.items() if k not in ("version", "role")} | {"versions": per}
 
 
-def _json_ready(value: Any) -> Any:
-    """NaN and infinities become None, numpy scalars plain numbers, tuples lists."""
-    import math
-
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 # -- reading results back --------------------------------------------------------------------
 
 
@@ -528,7 +510,7 @@ def window_dict(window: MonitorWindow, alerts: Sequence[Alert] = ()) -> dict[str
 
 def alert_dict(alert: Alert) -> dict[str, Any]:
     """An alert as JSON-ready data."""
-    data: dict[str, Any] = _json_ready(
+    data: dict[str, Any] = json_ready(
         {
             "id": alert.alert_id,
             "endpoint": alert.endpoint,
