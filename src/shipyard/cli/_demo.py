@@ -15,11 +15,11 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from shipyard.cli._app import app
-from shipyard.cli._demo_monitor import replay_and_monitor
+from shipyard.cli._demo_loop import replay_with_loop, summarize
 from shipyard.cli._flights import CATEGORICAL, FEATURES, NUMERIC, TARGET, load_flights
 from shipyard.cli._output import console, format_value
 from shipyard.core.errors import NotFoundError
-from shipyard.services import datasets, endpoints, registry, tracking
+from shipyard.services import datasets, endpoints, monitoring, registry, tracking
 from shipyard.services._context import get_default_store
 
 if TYPE_CHECKING:
@@ -190,7 +190,23 @@ def demo(
         encoding="utf-8",
     )
     console.print(f"endpoint {EXPERIMENT!r} serves {EXPERIMENT}@champion (it follows the alias)")
-    replay_and_monitor(store, EXPERIMENT, flights, fast=fast, seed=seed)
+    best_params = best[0].params
+    params = {
+        "learning_rate": float(best_params.get("learning_rate", 0.1))
+        if best_params.get("model") == "gbm"
+        else 0.1,
+        "max_iter": steps[-1],
+        "seed": seed,
+    }
+    tally, replayed = replay_with_loop(store, EXPERIMENT, flights, params, fast=fast, seed=seed)
+    summarize(store, EXPERIMENT, champion, replayed, tally)
+    report = store.settings.home_dir / "monitor-report.html"
+    monitoring.write_report(EXPERIMENT, report, store=store)
+    console.print(f"monitoring report: [bold]{report}[/] (one page, opens offline)")
+    console.print(
+        f"the loop's policy, as shipyard.toml tables: "
+        f"[bold]{store.settings.home_dir / 'demo-loop.toml'}[/]"
+    )
     console.print(
         f"done in {time.perf_counter() - started:.1f}s; the store is "
         f"{store.metadata.db.display_url}"
@@ -200,6 +216,8 @@ def demo(
     console.print(f"       [bold]shipyard models show {EXPERIMENT}[/]")
     console.print(f"       [bold]shipyard models load-check {EXPERIMENT}@champion[/]")
     console.print(f"       [bold]shipyard models lineage {EXPERIMENT}@champion[/]")
+    console.print(f"       [bold]shipyard decisions list {EXPERIMENT}[/]")
+    console.print(f"       [bold]shipyard loop status {EXPERIMENT}[/]")
     console.print(f"       [bold]shipyard monitor show {EXPERIMENT}[/]")
     console.print("       [bold]shipyard alerts list[/]")
     console.print("serve:  [bold]shipyard serve --port 8000[/]   (API docs at /docs), then")

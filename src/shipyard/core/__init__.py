@@ -1,13 +1,17 @@
 """Core: errors, settings, domain objects, ids and the search language. No I/O."""
 
 from shipyard.core.entities import (
+    DECISION_KINDS,
+    LOOP_PHASES,
     Alert,
     AliasEvent,
     ArtifactInfo,
     Dataset,
+    Decision,
     Endpoint,
     EndpointEvent,
     Experiment,
+    LoopState,
     Metric,
     ModelVersion,
     MonitorWindow,
@@ -32,6 +36,7 @@ from shipyard.core.errors import (
     PayloadTooLargeError,
     SchemaOutdatedError,
     ShipyardError,
+    StepFailedError,
     StoreError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
@@ -40,6 +45,8 @@ from shipyard.core.settings import Settings
 from shipyard.core.signature import SchemaValidationError
 
 __all__ = [
+    "DECISION_KINDS",
+    "LOOP_PHASES",
     "Alert",
     "AliasEvent",
     "AlreadyExistsError",
@@ -49,11 +56,13 @@ __all__ = [
     "ConflictError",
     "CorruptedArtifactError",
     "Dataset",
+    "Decision",
     "Endpoint",
     "EndpointEvent",
     "Experiment",
     "InvalidFilterError",
     "InvalidInputError",
+    "LoopState",
     "MalformedRequestError",
     "Metric",
     "ModelError",
@@ -71,6 +80,7 @@ __all__ = [
     "SchemaValidationError",
     "Settings",
     "ShipyardError",
+    "StepFailedError",
     "StoreError",
     "UnauthorizedError",
     "UnsupportedMediaTypeError",

@@ -8,13 +8,17 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "DECISION_KINDS",
+    "LOOP_PHASES",
     "Alert",
     "AliasEvent",
     "ArtifactInfo",
     "Dataset",
+    "Decision",
     "Endpoint",
     "EndpointEvent",
     "Experiment",
+    "LoopState",
     "Metric",
     "ModelVersion",
     "MonitorWindow",
@@ -288,3 +292,73 @@ class Alert:
     created_at: datetime
     reference: float | None = None
     delivered: bool | None = None
+
+
+#: What a loop decision is about, in the order a cycle usually meets them.
+DECISION_KINDS = (
+    "trigger",
+    "retrain",
+    "gate",
+    "approval",
+    "canary",
+    "verdict",
+    "promotion",
+    "rollback",
+    "veto",
+    "error",
+)
+
+#: Where an endpoint's loop can be; ``idle`` between cycles.
+LOOP_PHASES = ("idle", "retraining", "awaiting_approval", "canary", "awaiting_promotion")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One audited step of the loop: what it decided, why, with the numbers.
+
+    ``cycle`` is the id of the cycle's trigger decision (a trigger's own cycle is its
+    id), None outside a cycle; ``kind`` is one of `DECISION_KINDS`; ``outcome`` a short
+    word (``fired``, ``passed``, ``refused``, ``promote``, ...); ``details`` the numbers,
+    as JSON data. ``at`` is the loop's clock, ``created_at`` the wall clock; ``actor`` is
+    ``loop`` or the user who approved, vetoed or triggered. ``version`` is the challenger
+    version the decision is about.
+    """
+
+    id: int
+    endpoint: str
+    model: str
+    cycle: int | None
+    kind: str
+    outcome: str
+    summary: str
+    details: dict[str, Any]
+    at: datetime
+    created_at: datetime
+    actor: str
+    run_id: str | None = None
+    version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoopState:
+    """Where one endpoint's loop is; the controller's only memory, so it survives restarts.
+
+    ``phase`` is one of `LOOP_PHASES`; ``challenger`` the version in flight. The
+    ``phase_since``, ``cooldown_until`` and ``checked_until`` times are on the loop's
+    clock (``checked_until``: the end of the last monitoring window judged); ``owner``
+    holds the lease until ``lease_until`` (wall clock). ``generation`` grows by one on
+    every transition, so two controllers cannot both move the same state.
+    """
+
+    endpoint: str
+    phase: str
+    model: str | None = None
+    cycle: int | None = None
+    challenger: int | None = None
+    phase_since: datetime | None = None
+    cooldown_until: datetime | None = None
+    checked_until: datetime | None = None
+    owner: str | None = None
+    lease_until: datetime | None = None
+    generation: int = 0
+    updated_at: datetime | None = None

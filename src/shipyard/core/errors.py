@@ -20,13 +20,14 @@ keeps working for callers who do not know shipyard's types::
     ├── CorruptedArtifactError          500  checksum mismatch on read
     ├── ModelError                      500  a served model raised while predicting
     ├── NotReadyError                   503  an endpoint whose model is not loaded (yet)
+    ├── StepFailedError (RuntimeError)  500  a pipeline step raised or returned the wrong shape
     └── StoreError                      503  a backend is unreachable or refused
         └── SchemaOutdatedError         503  the metadata schema is older than the code
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 __all__ = [
     "AlreadyExistsError",
@@ -44,6 +45,7 @@ __all__ = [
     "PayloadTooLargeError",
     "SchemaOutdatedError",
     "ShipyardError",
+    "StepFailedError",
     "StoreError",
     "UnauthorizedError",
     "UnsupportedMediaTypeError",
@@ -182,6 +184,24 @@ class NotReadyError(ShipyardError):
     """The endpoint exists but its model is not loaded yet, or failed to load."""
 
     status_code = 503
+
+
+class StepFailedError(ShipyardError, RuntimeError):
+    """A pipeline step raised, or returned other than its outputs; ``step`` names it.
+
+    The step's own exception is the ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, step: str = "") -> None:
+        super().__init__(message)
+        self.step = step
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild_step_failed, (self.message, self.step)
+
+
+def _rebuild_step_failed(message: str, step: str) -> StepFailedError:
+    return StepFailedError(message, step=step)
 
 
 class StoreError(ShipyardError):

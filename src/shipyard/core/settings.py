@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shipyard.core.errors import ConfigError
+from shipyard.core.policy import LoopPolicy, TrainingSpec
 
 __all__ = ["ENV_PREFIX", "SETTINGS_FILE", "ColumnDriftRule", "MonitorSettings", "Settings"]
 
@@ -65,7 +66,7 @@ class MonitorSettings(BaseModel):
 
 
 #: Settings that are tables of shipyard.toml rather than single values.
-_TABLES = frozenset({"monitor"})
+_TABLES = frozenset({"monitor", "loop", "models"})
 
 
 class Settings(BaseModel):
@@ -129,6 +130,10 @@ class Settings(BaseModel):
     )
     # Monitoring: the [monitor] table.
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    # The closed loop: [models.NAME] tables say how each model trains, [loop.ENDPOINT]
+    # tables hold each endpoint's policy.
+    models: dict[str, TrainingSpec] = Field(default_factory=dict)
+    loop: dict[str, LoopPolicy] = Field(default_factory=dict)
 
     @classmethod
     def load(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,7 +27,12 @@ __all__ = ["LOG_PREDICTIONS_ENV", "app_from_env", "create_app"]
 LOG_PREDICTIONS_ENV = "SHIPYARD_PREDICTION_LOG"
 
 
-def create_app(store: Store | None = None, *, log_predictions: bool | None = None) -> FastAPI:
+def create_app(
+    store: Store | None = None,
+    *,
+    log_predictions: bool | None = None,
+    clock: Callable[[], float] | None = None,
+) -> FastAPI:
     """The server for every endpoint in ``store``.
 
     Endpoints are loaded when the app starts (its lifespan) and followed while it runs;
@@ -37,6 +42,8 @@ def create_app(store: Store | None = None, *, log_predictions: bool | None = Non
         store: where endpoints and models live (default: from the settings).
         log_predictions: write the prediction log (default: on, unless the environment
             variable ``SHIPYARD_PREDICTION_LOG`` is ``0``).
+        clock: what stamps each logged prediction, in seconds since the epoch (default:
+            ``time.time``); a replay of past traffic passes its own.
 
     Example:
         >>> import uvicorn  # doctest: +SKIP
@@ -46,7 +53,7 @@ def create_app(store: Store | None = None, *, log_predictions: bool | None = Non
     if log_predictions is None:
         log_predictions = os.environ.get(LOG_PREDICTIONS_ENV, "1") != "0"
     metrics = ServerMetrics()
-    runtime = ServingRuntime(store, metrics, log_predictions=log_predictions)
+    runtime = ServingRuntime(store, metrics, log_predictions=log_predictions, clock=clock)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

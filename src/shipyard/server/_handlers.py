@@ -9,7 +9,6 @@ same answers and the OpenAPI description stays whole.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -92,7 +91,7 @@ async def _serve(
         parsed.kind,
         parsed.rows,
         list(parsed.ids) if parsed.ids is not None else new_prediction_ids(parsed.rows),
-        time.time(),
+        runtime.clock(),
         started,
         protocol=protocol,
     )

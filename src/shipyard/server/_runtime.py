@@ -99,12 +99,19 @@ class ServingRuntime:
         store: where endpoints, models and the prediction log live.
         metrics: the app's metrics.
         log_predictions: write every prediction to the prediction log.
+        clock: stamps requests in the log, seconds since the epoch (default: ``time.time``).
     """
 
     def __init__(
-        self, store: Store, metrics: ServerMetrics, *, log_predictions: bool = True
+        self,
+        store: Store,
+        metrics: ServerMetrics,
+        *,
+        log_predictions: bool = True,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         settings = store.settings
+        self.clock: Callable[[], float] = clock if clock is not None else time.time
         self.store = store
         self.metrics = metrics
         self.poll_seconds = settings.serve_poll_seconds

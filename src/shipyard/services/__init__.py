@@ -39,6 +39,17 @@ from shipyard.services.monitoring import (
     monitor_windows,
     write_report,
 )
+from shipyard.services.pipelines import (
+    Executor,
+    LocalExecutor,
+    Pipeline,
+    PipelineResult,
+    Step,
+    StepResult,
+    load_pipeline,
+    pipeline,
+    step,
+)
 from shipyard.services.prediction_log import log_feedback, prediction_log
 from shipyard.services.registry import (
     alias_history,
@@ -71,9 +82,15 @@ from shipyard.services.tracking import (
 
 __all__ = [
     "ActiveRun",
+    "Executor",
     "Lineage",
     "LoadedModel",
+    "LocalExecutor",
     "MonitorResult",
+    "Pipeline",
+    "PipelineResult",
+    "Step",
+    "StepResult",
     "Traffic",
     "add_shadow",
     "alias_history",
@@ -100,6 +117,7 @@ __all__ = [
     "load_dataset",
     "load_dataset_profile",
     "load_model",
+    "load_pipeline",
     "log_dataset",
     "log_feedback",
     "model_lineage",
@@ -108,6 +126,7 @@ __all__ = [
     "monitor_report",
     "monitor_series",
     "monitor_windows",
+    "pipeline",
     "prediction_log",
     "promote",
     "read_artifact",
@@ -125,6 +144,7 @@ __all__ = [
     "set_model_version_tags",
     "set_shadow",
     "start_run",
+    "step",
     "stop_canary",
     "traffic_snapshot",
     "update_endpoint",

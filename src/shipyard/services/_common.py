@@ -103,7 +103,12 @@ def to_moment(name: str, value: object) -> datetime | None:
 
 
 def json_ready(value: Any) -> Any:
-    """``value`` as strict JSON data: NaN and infinities null, NumPy scalars plain, tuples lists."""
+    """``value`` as strict JSON data: NaN and infinities null, NumPy scalars plain, tuples lists.
+
+    Moments become ISO 8601 text (UTC).
+    """
+    if isinstance(value, datetime):
+        return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).isoformat()
     if isinstance(value, Mapping):
         return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

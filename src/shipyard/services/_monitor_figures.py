@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import pyarrow as pa
 
-__all__ = ["PROBA_PREFIX", "column_quality", "performance"]
+__all__ = ["PROBA_PREFIX", "column_quality", "label_key", "performance", "score_table"]
 
 PROBA_PREFIX = "output.proba."
 PREDICTION = "output.prediction"
@@ -93,7 +93,7 @@ def _as_number(text: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _key(value: Any) -> str:
+def label_key(value: Any) -> str:
     """A label, prediction or class as one comparable text: 1, "1" and "1.0" match."""
     number = _as_number(value)
     return repr(number) if number is not None else str(value)
@@ -169,11 +169,22 @@ def _codes(column: pa.ChunkedArray, index: dict[str, int]) -> npt.NDArray[np.int
     encoded = column.combine_chunks()
     if not pa.types.is_dictionary(encoded.type):
         encoded = encoded.dictionary_encode()
-    keys = [_key(v) for v in encoded.dictionary.to_pylist()]
+    keys = [label_key(v) for v in encoded.dictionary.to_pylist()]
     lookup = np.array([index.setdefault(k, len(index)) for k in keys] + [-1], dtype=np.int64)
     positions = encoded.indices.fill_null(len(keys)).to_numpy(zero_copy_only=False)
     codes: npt.NDArray[np.int64] = lookup[positions]
     return codes
+
+
+def score_table(table: pa.Table) -> dict[str, float | None]:
+    """The scores of labelled rows (``label``, ``output.prediction``, ``output.proba.*``).
+
+    The same figures monitoring computes, so the loop's gate and canary compare models
+    in the units a window reports.
+    """
+    proba_columns = [c for c in table.column_names if c.startswith(PROBA_PREFIX)]
+    task = "classification" if proba_columns or _is_categorical(table) else "regression"
+    return _scores(table, proba_columns, task)
 
 
 def _scores(table: pa.Table, proba_columns: list[str], task: str) -> dict[str, float | None]:
@@ -217,7 +228,7 @@ def _classification(table: pa.Table, proba_columns: list[str]) -> dict[str, floa
 
     index: dict[str, int] = {}
     for column in proba_columns:
-        index.setdefault(_key(column[len(PROBA_PREFIX) :]), len(index))
+        index.setdefault(label_key(column[len(PROBA_PREFIX) :]), len(index))
     classes = len(index)
     y = _codes(table.column("label"), index)
     out: dict[str, float | None] = dict.fromkeys(CLASSIFICATION_METRICS)

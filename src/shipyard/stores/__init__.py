@@ -9,6 +9,7 @@ from shipyard.stores._endpoints import (
     SqlEndpointStore,
 )
 from shipyard.stores._engine import Database, normalize_url
+from shipyard.stores._loop import NewDecision, SqlLoopStore
 from shipyard.stores._metadata import MetadataStore, MetricPoint, SqlMetadataStore
 from shipyard.stores._monitor import NewAlert, SqlMonitorStore
 from shipyard.stores._registry import NewVersion, SqlRegistryStore
@@ -25,9 +26,11 @@ __all__ = [
     "MetadataStore",
     "MetricPoint",
     "NewAlert",
+    "NewDecision",
     "NewEndpoint",
     "NewVersion",
     "SqlEndpointStore",
+    "SqlLoopStore",
     "SqlMetadataStore",
     "SqlMonitorStore",
     "SqlRegistryStore",

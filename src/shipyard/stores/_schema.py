@@ -26,7 +26,7 @@ from sqlalchemy import (
 __all__ = ["HEAD_REVISION", "metadata"]
 
 #: The Alembic revision this code reads and writes.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 metadata = MetaData()
 
@@ -372,4 +372,51 @@ alerts = Table(
         "ux_alerts_window_rule", "endpoint", "window_start_ms", "window_end_ms", "rule", unique=True
     ),
     Index("ix_alerts_created", "created_at"),
+)
+
+
+# -- the closed loop (revision 0005) -----------------------------------------------------
+
+# Where each endpoint's loop is: one row per endpoint, changed only by compare-and-set on
+# ``generation``. Times are epoch milliseconds; all but ``lease_until_ms`` and
+# ``updated_ms`` are on the loop's clock.
+loop_states = Table(
+    "loop_states",
+    metadata,
+    Column("endpoint", String(256), primary_key=True),
+    Column("model", String(256), nullable=True),
+    Column("phase", String(32), nullable=False),
+    Column("cycle", BigInteger, nullable=True),
+    Column("challenger", Integer, nullable=True),
+    Column("phase_since_ms", BigInteger, nullable=True),
+    Column("cooldown_until_ms", BigInteger, nullable=True),
+    Column("checked_until_ms", BigInteger, nullable=True),
+    Column("owner", String(256), nullable=True),
+    Column("lease_until_ms", BigInteger, nullable=True),
+    Column("generation", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    **_KEYED,
+)
+
+# The loop's audit trail: every decision with its numbers (``details``, JSON). A cycle is
+# named by the id of its trigger decision. No foreign keys: the trail outlives endpoints,
+# models and runs.
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("endpoint", String(256), nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("cycle", BigInteger, nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("outcome", String(64), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("version", Integer, nullable=True),
+    Index("ix_decisions_endpoint", "endpoint", "id"),
+    Index("ix_decisions_cycle", "cycle"),
 )

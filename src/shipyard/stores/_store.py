@@ -9,6 +9,7 @@ from shipyard.core.settings import Settings
 from shipyard.stores._artifacts import ArtifactStore
 from shipyard.stores._endpoints import SqlEndpointStore
 from shipyard.stores._engine import Database
+from shipyard.stores._loop import SqlLoopStore
 from shipyard.stores._metadata import SqlMetadataStore
 from shipyard.stores._monitor import SqlMonitorStore
 from shipyard.stores._registry import SqlRegistryStore
@@ -69,6 +70,11 @@ class Store:
     def monitor(self) -> SqlMonitorStore:
         """Monitoring results per window and alerts, in the same database."""
         return SqlMonitorStore(self.metadata.db)
+
+    @cached_property
+    def loop(self) -> SqlLoopStore:
+        """The closed loop's state per endpoint and its decisions, in the same database."""
+        return SqlLoopStore(self.metadata.db)
 
     def upgrade(self) -> str | None:
         """Create or migrate the metadata schema to this version's; returns the revision."""

@@ -1,0 +1,397 @@
+"""The demo's closed loop: March-December 2013 replayed through a real server.
+
+A server on a loopback port serves the endpoint, stamping each prediction with the
+replay's clock. Each day, that day's flights are sent hour by hour as requests; their
+arrival outcomes come back the next evening as feedback, as labels do in life; then the
+loop takes one step: it monitors completed weeks, retrains when a trigger fires, gates
+the challenger against the champion, runs the canary on live traffic and promotes or
+rolls back. At the end, every month's AUC of the model the loop kept serving is set
+against the never-retrained champion's on the same flights. Nothing is staged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shipyard.cli._demo_training import pipeline as _pipeline  # noqa: F401  (checks it imports)
+from shipyard.cli._flights import FEATURES, TARGET
+from shipyard.cli._live_server import LiveServer
+from shipyard.cli._output import console
+from shipyard.core.entities import Decision
+from shipyard.core.policy import (
+    GatePolicy,
+    LoopPolicy,
+    RetrainPolicy,
+    RolloutPolicy,
+    TrainingSpec,
+    TriggerPolicy,
+)
+from shipyard.core.settings import Settings
+from shipyard.services import endpoints, monitoring, registry
+from shipyard.services.loop import loop_tick
+from shipyard.services.prediction_log import prediction_log
+from shipyard.stores import Store
+
+if TYPE_CHECKING:
+    import httpx
+    import pandas as pd
+
+__all__ = ["ReplayClock", "demo_policy", "demo_training", "replay_with_loop"]
+
+_PER_MONTH_FAST = 2_500
+_MARKS = {
+    "trigger": "trigger",
+    "retrain": "retrain",
+    "gate": "gate",
+    "canary": "canary",
+    "verdict": "verdict",
+    "promotion": "promoted",
+    "rollback": "rolled back",
+}
+
+
+class ReplayClock:
+    """The replay's time: what the server stamps predictions with, moved by the demo."""
+
+    def __init__(self, start: datetime) -> None:
+        self.seconds = start.timestamp()
+
+    def set(self, moment: datetime) -> None:
+        self.seconds = moment.timestamp()
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+def demo_policy(*, fast: bool) -> LoopPolicy:
+    """The demo endpoint's policy (the same as a ``[loop.flight-delays]`` table)."""
+    return LoopPolicy(
+        every="7d",
+        cooldown="14d",
+        trigger=TriggerPolicy(
+            drift_share=0.5, metric="auc", drop=0.02, min_labels=100 if fast else 500
+        ),
+        retrain=RetrainPolicy(window="28d", include_original=True, min_rows=500),
+        gate=GatePolicy(
+            metric="auc",
+            margin=0.0,
+            holdout="7d",
+            guards={"log_loss": 0.01},
+            min_rows=200 if fast else 1000,
+        ),
+        rollout=RolloutPolicy(
+            percent=50 if fast else 25,
+            min_predictions=150 if fast else 1500,
+            min_labels=120 if fast else 1000,
+            test="bootstrap",
+            metric="auc",
+            max_duration="14d",
+        ),
+    )
+
+
+def demo_training(params: dict[str, Any]) -> TrainingSpec:
+    """How the loop retrains the demo model (a ``[models.flight-delays]`` table)."""
+    return TrainingSpec(
+        pipeline="shipyard.cli._demo_training:pipeline",
+        target=TARGET,
+        data="flights-jan-feb",
+        params={"target": TARGET, **params},
+    )
+
+
+def _columns(frame: pd.DataFrame) -> dict[str, list[Any]]:
+    """JSON-ready columns: categories as text, missing numbers as null."""
+    out: dict[str, list[Any]] = {}
+    for name in FEATURES:
+        values = frame[name].astype(object).tolist()
+        out[name] = [
+            None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values
+        ]
+    return out
+
+
+@dataclass
+class _Replay:
+    """What the replay counts as it goes."""
+
+    sent: int = 0
+    failed: int = 0
+    failed_after_rollback: int = 0
+    rolled_back: bool = False
+    by_version: Counter[int] = field(default_factory=Counter)
+    decisions: list[Decision] = field(default_factory=list)
+
+
+async def _send_hour(
+    client: httpx.AsyncClient, url: str, hour: pd.DataFrame, tally: _Replay
+) -> None:
+    ids = [f"f{i}" for i in hour.index]
+    body = {"columns": _columns(hour), "ids": ids}
+    response = await client.post(url, json=body)
+    tally.sent += 1
+    if response.status_code != 200:
+        tally.failed += 1
+        if tally.rolled_back:
+            tally.failed_after_rollback += 1
+        return
+    tally.by_version[int(response.json()["model"]["version"])] += len(ids)
+
+
+def _wait_for_traffic(client: Any, server: str, endpoint: str, store: Store) -> None:
+    """Block until the server routes the endpoint as the store now says."""
+    wanted = endpoints.resolve_traffic(endpoint, store=store)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        body = client.get(f"{server}/api/endpoints/{endpoint}").json()
+        serving = body.get("serving") or {}
+        canary = wanted.canary_version if wanted.canary_percent > 0 else None
+        if serving.get("primary") == wanted.primary_version and serving.get("canary") == canary:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"the server did not pick up {endpoint}'s new traffic within 30 s")
+
+
+def _day_frames(later: pd.DataFrame) -> list[tuple[datetime, pd.DataFrame]]:
+    days = []
+    for day, part in later.groupby(later["time"].dt.floor("D")):
+        days.append((day.to_pydatetime(), part))
+    return days
+
+
+def _describe(decision: Decision) -> str:
+    colour = {"refused": "red", "rollback": "red", "rolled_back": "red", "failed": "red"}.get(
+        decision.outcome, "green" if decision.kind in ("promotion", "gate") else "cyan"
+    )
+    return (
+        f"[dim]{decision.at:%Y-%m-%d}[/] [{colour}]{decision.kind} {decision.outcome}[/]: "
+        f"{decision.summary}"
+    )
+
+
+def replay_with_loop(
+    store: Store,
+    endpoint: str,
+    flights: pd.DataFrame,
+    params: dict[str, Any],
+    *,
+    fast: bool,
+    seed: int,
+) -> tuple[_Replay, pd.DataFrame]:
+    """Serve the rest of 2013 through a real server while the loop runs; return the tally."""
+    import httpx
+
+    from shipyard.server import create_app
+
+    later = flights[(flights["time"].dt.month >= 3) & (flights["time"].dt.year == 2013)]
+    if fast:
+        later = later.groupby(later["time"].dt.month, group_keys=False).apply(
+            lambda part: part.sample(n=min(_PER_MONTH_FAST, len(part)), random_state=seed)
+        )
+        later = later.sort_values("time", kind="stable")
+    policy, training = demo_policy(fast=fast), demo_training(params)
+    (store.settings.home_dir / "demo-loop.toml").write_text(
+        _toml(endpoint, policy, training), encoding="utf-8"
+    )
+    days = _day_frames(later)
+    clock = ReplayClock(days[0][0])
+    # The server polls the store often, so the loop's traffic changes reach it at once.
+    serving = Store.from_settings(
+        Settings.from_values(
+            {**store.settings.model_dump(), "serve_poll_seconds": 0.05, "log_flush_seconds": 30}
+        )
+    )
+    app = create_app(serving, clock=clock)
+    runtime = app.state.runtime
+    tally = _Replay()
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} days"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    with LiveServer(app) as server, httpx.Client(timeout=60) as sync_client, progress:
+        url = f"{server.url}/v1/endpoints/{endpoint}/predict"
+        feedback = f"{server.url}/v1/endpoints/{endpoint}/feedback"
+        task = progress.add_task("replaying", total=len(days))
+        console.print(
+            f"serving {endpoint} on {server.url}; replaying {len(later):,} flights, "
+            f"{days[0][0]:%b %d} to {days[-1][0]:%b %d}, with the loop on"
+        )
+        pending: pd.DataFrame | None = None
+
+        async def send_day(day_frame: pd.DataFrame) -> None:
+            async with httpx.AsyncClient(timeout=60) as client:
+                for hour, part in day_frame.groupby(day_frame["time"].dt.floor("h")):
+                    clock.set(hour.to_pydatetime())
+                    await _send_hour(client, url, part, tally)
+
+        for day, frame in days:
+            asyncio.run(send_day(frame))
+            end = day + timedelta(days=1)
+            clock.set(end)
+            if pending is not None:  # yesterday's arrivals are known by tonight
+                items = [
+                    {"prediction_id": f"f{i}", "label": int(v)}
+                    for i, v in zip(pending.index, pending[TARGET], strict=True)
+                ]
+                sync_client.post(feedback, json={"items": items}).raise_for_status()
+            pending = frame
+            runtime.writer.flush(timeout=60)
+            decisions = loop_tick(endpoint, now=end, policy=policy, training=training, store=store)
+            for decision in decisions:
+                progress.console.print(_describe(decision))
+                if decision.kind == "rollback":
+                    tally.rolled_back = True
+            tally.decisions.extend(decisions)
+            if any(d.kind in ("canary", "promotion", "rollback") for d in decisions):
+                _wait_for_traffic(sync_client, server.url, endpoint, store)
+            state = store.loop.get_state(endpoint)
+            champion = endpoints.resolve_traffic(endpoint, store=store).primary_version
+            progress.update(
+                task,
+                advance=1,
+                description=f"{day:%Y-%m-%d}  v{champion} serving  loop: {state.phase:<18}",
+            )
+    return tally, later
+
+
+def _toml_value(value: Any) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
+
+
+def _toml(endpoint: str, policy: LoopPolicy, training: TrainingSpec) -> str:
+    """The policy as shipyard.toml tables, for the reader to copy."""
+
+    def table(name: str, values: dict[str, Any]) -> list[str]:
+        return [f"[{name}]", *(f"{k} = {_toml_value(v)}" for k, v in values.items())]
+
+    dumped = policy.model_dump(exclude_none=True)
+    parts = {part: dumped.pop(part) for part in ("trigger", "retrain", "gate", "rollout")}
+    lines = ['# The loop policy "shipyard demo" ran, as shipyard.toml tables.']
+    lines += table(f'models."{endpoint}"', training.model_dump(exclude_none=True))
+    lines += ["", *table(f'loop."{endpoint}"', dumped)]
+    for part, values in parts.items():
+        lines += ["", *table(f'loop."{endpoint}".{part}', values)]
+    return "\n".join(lines) + "\n"
+
+
+def month_table(
+    store: Store,
+    endpoint: str,
+    original: Any,
+    replayed: pd.DataFrame,
+    tally: _Replay,
+) -> Table:
+    """Per month: the never-retrained champion vs what the loop served, on the same flights."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    log = prediction_log(
+        endpoint, "2013-03-01", "2014-01-01", roles=["primary", "canary"], store=store
+    )
+    log = log[(log["status"] == 200) & log["label"].notna()]
+    served = pd.DataFrame(
+        {
+            "id": log["prediction_id"].to_numpy(),
+            "served": log["output.proba.1"].to_numpy(dtype=float),
+            "version": log["version"].to_numpy(),
+            "role": log["role"].to_numpy(),
+        }
+    )
+    flights = replayed.assign(id=[f"f{i}" for i in replayed.index])
+    baseline = np.asarray(original.predict_proba(flights[FEATURES]))[:, 1]
+    flights = flights.assign(baseline=baseline).merge(served, on="id")
+    windows = monitoring.monitor_windows(endpoint, store=store)
+    table = Table(
+        "month",
+        "flights",
+        "late",
+        "drift share",
+        "AUC never retrained",
+        "AUC with the loop",
+        "change",
+        "log loss, never / loop",
+        "served by",
+        "decisions",
+        title=f"{endpoint}: the champion of February, never retrained, vs the loop, "
+        "on the same flights",
+        title_justify="left",
+    )
+    for month, part in flights.groupby(flights["time"].dt.month):
+        y = part[TARGET].to_numpy()
+        if len(np.unique(y)) < 2:
+            continue
+        before = roc_auc_score(y, part["baseline"])
+        after = roc_auc_score(y, part["served"])
+        shares = [
+            w.results["drift"]["share"]
+            for w in windows
+            if w.start.month == month
+            and w.start.year == 2013
+            and (w.results.get("drift") or {}).get("share") is not None
+        ]
+        change = after - before
+        colour = "green" if change > 0.005 else "red" if change < -0.005 else "white"
+        primaries = part[part["role"] == "primary"]["version"].value_counts()
+        kinds = Counter(
+            _MARKS.get(d.kind, d.kind)
+            + (
+                ""
+                if d.outcome in ("fired", "started", "finished", "promoted", "rolled_back")
+                else f" {d.outcome}"
+            )
+            for d in tally.decisions
+            if d.at.month == month
+            and d.kind in _MARKS
+            and d.at.year == 2013
+            and (d.at.day > 1 or d.at.hour > 0)
+        )
+        table.add_row(
+            datetime(2013, int(month), 1, tzinfo=UTC).strftime("%b"),
+            f"{len(part):,}",
+            f"{y.mean():.1%}",
+            f"{sum(shares) / len(shares):.2f}" if shares else "-",
+            f"{before:.3f}",
+            f"{after:.3f}",
+            f"[{colour}]{change:+.3f}[/]",
+            f"{log_loss(y, part['baseline'], labels=[0, 1]):.3f} / "
+            f"{log_loss(y, part['served'], labels=[0, 1]):.3f}",
+            ", ".join(f"v{v}" for v in sorted(primaries.index)),
+            ", ".join(f"{n}x {k}" if n > 1 else k for k, n in kinds.items()) or "-",
+        )
+    return table
+
+
+def summarize(
+    store: Store, endpoint: str, original_version: int, replayed: pd.DataFrame, tally: _Replay
+) -> None:
+    """Print the month table, the loop's totals and where to look next."""
+    original = registry.load_model(f"models:/{endpoint}/{original_version}", store=store)
+    console.print(month_table(store, endpoint, original, replayed, tally))
+    kinds = Counter((d.kind, d.outcome) for d in tally.decisions)
+    console.print(
+        f"the loop: {kinds[('trigger', 'fired')]} triggers, "
+        f"{kinds[('retrain', 'finished')]} retrains, "
+        f"{kinds[('gate', 'passed')]} passed the gate and {kinds[('gate', 'refused')]} were "
+        f"refused, {kinds[('promotion', 'promoted')]} promoted, "
+        f"{kinds[('rollback', 'rolled_back')]} rolled back; "
+        f"{tally.sent:,} requests, {tally.failed} failed"
+    )
