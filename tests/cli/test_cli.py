@@ -196,17 +196,49 @@ def test_demo_fast_trains_and_tracks_real_runs(project: Path) -> None:
         assert {i.context for i in inputs} == {"training", "evaluation"}
         # Every run registered its model; the best one is the champion.
         versions = shipyard.list_model_versions("flight-delays", store=store)
-        assert sorted(v.run_id for v in versions) == sorted(r.run_id for r in runs)
-        champion = shipyard.get_model_version("flight-delays", "champion", store=store)
+        retrains = shipyard.search_runs("flight-delays-retrain", store=store)
+        assert sorted(v.run_id for v in versions) == sorted(r.run_id for r in runs + retrains)
+        first = shipyard.alias_history("flight-delays", "champion", store=store)[0].version
+        champion = shipyard.get_model_version("flight-delays", first, store=store)
         assert champion.run_id == runs[0].run_id
         lineage = shipyard.model_lineage("flight-delays", champion.version, store=store)
         assert {d.name for d in lineage.datasets} == {"flights-jan-feb", "flights-mar"}
-        # The rest of 2013 went through the endpoint's log and was monitored month by month.
-        assert "monitoring the champion" in out
+        # The rest of 2013 went through a real server with the loop on: monitored weekly,
+        # retrained, gated against the champion, canaried, then promoted or rolled back.
+        assert "never retrained" in out
         windows = shipyard.monitor_windows("flight-delays", store=store)
-        assert [w.start.month for w in windows] == list(range(3, 13))
-        assert all(w.labelled == w.rows == 2_000 for w in windows)
-        assert all(w.version == champion.version for w in windows)
+        assert len(windows) >= 40
+        assert sum(w.rows for w in windows) > 20_000
+        decisions = shipyard.list_decisions("flight-delays", limit=None, store=store)
+        kinds = {(d.kind, d.outcome) for d in decisions}
+        assert ("retrain", "finished") in kinds
+        gates = [d for d in decisions if d.kind == "gate"]
+        assert gates
+        for gate in gates:
+            # Both models scored on the same held-out rows.
+            assert gate.details["rows"] >= 200
+            assert {"auc", "log_loss", "accuracy"} <= gate.details["champion"].keys()
+            assert {"auc", "log_loss", "accuracy"} <= gate.details["challenger"].keys()
+            assert gate.version is not None and gate.run_id is not None
+        verdicts = [d for d in decisions if d.kind == "verdict"]
+        assert verdicts, "no canary reached a verdict"
+        ends = [d for d in decisions if d.kind in ("promotion", "rollback")]
+        assert {d.cycle for d in ends} == {d.cycle for d in verdicts}
+        for verdict in verdicts:
+            assert verdict.details["test"]["method"] == "bootstrap"
+            assert verdict.details["test"]["low"] <= verdict.details["test"]["high"]
+        # Every cycle is in the store from its trigger on, and what the loop promoted serves.
+        cycles = {d.cycle for d in decisions}
+        assert all(
+            any(d.kind == "trigger" and d.id == cycle for d in decisions) for cycle in cycles
+        )
+        promoted = [d for d in decisions if d.kind == "promotion"]
+        if promoted:
+            assert shipyard.get_model_version("flight-delays", "champion", store=store).version == (
+                promoted[0].version  # newest first
+            )
+        assert "0 failed" in out
         assert (project / ".shipyard" / "monitor-report.html").stat().st_size > 10_000
+        assert (project / ".shipyard" / "demo-loop.toml").is_file()
     finally:
         store.close()

@@ -4,6 +4,7 @@ from shipyard.cli import (  # noqa: F401  (register commands)
     _datasets,
     _demo,
     _endpoints,
+    _loop,
     _models,
     _monitor,
     _runs,

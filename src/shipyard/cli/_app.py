@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from shipyard.cli._output import err_console
@@ -20,7 +21,7 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except ShipyardError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise SystemExit(1) from None
 
 

@@ -41,6 +41,7 @@ from shipyard.core.errors import (
     UnauthorizedError,
     UnsupportedMediaTypeError,
 )
+from shipyard.core.policy import LoopPolicy, TrainingSpec
 from shipyard.core.settings import Settings
 from shipyard.core.signature import SchemaValidationError
 
@@ -62,6 +63,7 @@ __all__ = [
     "Experiment",
     "InvalidFilterError",
     "InvalidInputError",
+    "LoopPolicy",
     "LoopState",
     "MalformedRequestError",
     "Metric",
@@ -82,6 +84,7 @@ __all__ = [
     "ShipyardError",
     "StepFailedError",
     "StoreError",
+    "TrainingSpec",
     "UnauthorizedError",
     "UnsupportedMediaTypeError",
 ]

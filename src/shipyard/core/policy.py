@@ -118,7 +118,9 @@ class RetrainPolicy(_Policy):
     include_original: bool = Field(
         default=False, description="Add the original training data of [models.NAME] data."
     )
-    min_rows: int = Field(default=500, ge=1, description="Fewer labelled rows: no retrain.")
+    min_rows: int = Field(
+        default=500, ge=1, description="Recent labelled rows needed (original data not counted)."
+    )
 
 
 class GatePolicy(_Policy):

@@ -94,7 +94,11 @@ def judge_gate(
                 f"worse by {loss:.4f}, beyond the tolerance {tolerance:g}"
             )
         else:
-            reasons.append(f"guard {guard} within {tolerance:g} ({-loss:+.4f})")
+            change = f"better by {-loss:.4f}" if loss <= 0 else f"worse by {loss:.4f}"
+            reasons.append(
+                f"guard {guard} {challenger[guard]:.4f} vs {champion[guard]:.4f}: {change}, "
+                f"within the tolerance {tolerance:g}"
+            )
     return GateResult(passed, metric, champion, challenger, rows, reasons)
 
 
