@@ -219,7 +219,8 @@ def test_demo_fast_trains_and_tracks_real_runs(project: Path) -> None:
             assert gate.details["rows"] >= 200
             assert {"auc", "log_loss", "accuracy"} <= gate.details["champion"].keys()
             assert {"auc", "log_loss", "accuracy"} <= gate.details["challenger"].keys()
-            assert gate.version is not None and gate.run_id is not None
+            assert gate.version is not None
+            assert gate.run_id is not None
         verdicts = [d for d in decisions if d.kind == "verdict"]
         assert verdicts, "no canary reached a verdict"
         ends = [d for d in decisions if d.kind in ("promotion", "rollback")]

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from monitor_log import log_labels, log_predictions
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 import shipyard
+from monitor_log import log_labels, log_predictions
 from shipyard.core.policy import (
     GatePolicy,
     LoopPolicy,
@@ -36,8 +36,8 @@ from shipyard.core.policy import (
 )
 
 __all__ = [
-    "ENDPOINT",
     "DAY",
+    "ENDPOINT",
     "FEATURES",
     "MODEL",
     "NOW",
@@ -217,7 +217,7 @@ class Loop:
         answers, as a broken version would have served them.
         """
         model = self.champion if model is None else model
-        n = int(round(days * per_day))
+        n = round(days * per_day)
         frame = features(n, seed, shift)
         step = days * 86_400 / n
         times = [start + timedelta(seconds=(i + 0.5) * step) for i in range(n)]
@@ -251,16 +251,19 @@ class Loop:
             sys.path.remove(root)
 
 
-def make_loop(store: shipyard.Store) -> Loop:
-    """Register champion v1 (concept ``a``) with its metrics, serve it, write the pipeline."""
+def make_loop(store: shipyard.Store, target: str = f"{MODEL}/1") -> Loop:
+    """Register champion v1 (concept ``a``) with its metrics, serve it, write the pipeline.
+
+    ``target`` is what the endpoint serves: version 1, or ``scores@champion`` to follow
+    an alias set on version 1.
+    """
     frame = features(2_000, seed=0)
     labels = truth(frame, "a", seed=0)
     champion = LogisticRegression().fit(frame, labels)
     auc = float(roc_auc_score(labels, champion.predict_proba(frame)[:, 1]))
-    shipyard.register_model(
-        champion, MODEL, training_data=frame, metrics={"auc": auc}, store=store
-    )
-    shipyard.create_endpoint(ENDPOINT, f"{MODEL}/1", store=store)
+    shipyard.register_model(champion, MODEL, training_data=frame, metrics={"auc": auc}, store=store)
+    shipyard.set_alias(MODEL, "champion", 1, store=store)
+    shipyard.create_endpoint(ENDPOINT, target, store=store)
     root = Path(store.settings.project_dir)
     module = f"loop_training_{uuid.uuid4().hex[:10]}"
     (root / f"{module}.py").write_text(PIPELINE_SOURCE, encoding="utf-8")

@@ -21,7 +21,8 @@ def test_gate_passes_a_challenger_beyond_the_margin_within_its_guards() -> None:
     policy = GatePolicy(metric="auc", margin=0.01, guards={"log_loss": 0.01})
     result = judge_gate(policy, CHAMPION, {"auc": 0.85, "log_loss": 0.505}, rows=700)
     assert result.passed
-    assert result.rows == 700 and result.metric == "auc"
+    assert result.rows == 700
+    assert result.metric == "auc"
     assert result.reasons == [
         "auc 0.8500 vs 0.8000: +0.0500, beyond the margin 0.01",
         "guard log_loss 0.5050 vs 0.5000: worse by 0.0050, within the tolerance 0.01",
@@ -67,9 +68,13 @@ def test_gate_reads_lower_is_better_metrics_the_right_way() -> None:
     policy = GatePolicy(metric="log_loss", margin=0.0, guards={"auc": 0.0})
     better = judge_gate(policy, CHAMPION, {"log_loss": 0.40, "auc": 0.81}, rows=300)
     worse = judge_gate(policy, CHAMPION, {"log_loss": 0.55, "auc": 0.80}, rows=300)
-    assert better.passed and "+0.1000, beyond the margin" in better.reasons[0]
-    assert better.reasons[1] == "guard auc 0.8100 vs 0.8000: better by 0.0100, within the tolerance 0"
-    assert not worse.passed and "-0.0500, not beyond" in worse.reasons[0]
+    assert better.passed
+    assert "+0.1000, beyond the margin" in better.reasons[0]
+    assert (
+        better.reasons[1] == "guard auc 0.8100 vs 0.8000: better by 0.0100, within the tolerance 0"
+    )
+    assert not worse.passed
+    assert "-0.0500, not beyond" in worse.reasons[0]
 
 
 def test_gate_refuses_when_its_metric_is_missing_and_skips_a_missing_guard() -> None:
@@ -220,7 +225,8 @@ def test_canary_verdict_on_labelled_evidence(
     verdict = judge_canary(_rollout(test=test, metric=metric), log, 2, expired=False)
     assert verdict.outcome == outcome
     comparison = verdict.details["test"]
-    assert comparison["metric"] == metric and comparison["method"] == test
+    assert comparison["metric"] == metric
+    assert comparison["method"] == test
     assert comparison["n_primary"] == comparison["n_canary"] == 400
     assert verdict.details["canary_labelled"] == 400
     prefix = "the canary is not worse" if outcome == "promote" else "the canary is significantly"

@@ -134,8 +134,14 @@ class Controller:
 
     def run(self, forced: str | None) -> list[Decision]:
         state = self.store.loop.get_state(self.endpoint)
+        window: MonitorWindow | None = None
+        if state.phase != "retraining":
+            # Monitoring goes on whatever the phase (cool-down and canary included), so
+            # every window is computed once; only an idle endpoint acts on it. A retrain's
+            # owner is left alone: moving the state under it would void its next step.
+            window, state = self._monitor(state)
         if state.phase == "idle":
-            self._idle(state, forced)
+            self._idle(state, forced, window)
         elif state.phase == "retraining":
             self._resume_retrain(state)
         elif state.phase == "canary":
@@ -147,7 +153,7 @@ class Controller:
             )
         return self.decisions
 
-    def _idle(self, state: LoopState, forced: str | None) -> None:
+    def _idle(self, state: LoopState, forced: str | None, window: MonitorWindow | None) -> None:
         details: dict[str, Any] = {}
         if forced is not None:
             reasons = [
@@ -156,7 +162,10 @@ class Controller:
         else:
             if state.cooldown_until is not None and self.now < state.cooldown_until:
                 return
-            reasons, details, state = self._check_triggers(state)
+            if window is None:
+                return
+            details["window"] = {"start": window.start, "end": window.end, "rows": window.rows}
+            reasons = self._window_reasons(window, details) + self._schedule_reasons(details)
             if not reasons:
                 return
         busy = self._other_retrain()
@@ -202,28 +211,20 @@ class Controller:
                 return other.endpoint
         return None
 
-    def _check_triggers(self, state: LoopState) -> tuple[list[str], dict[str, Any], LoopState]:
-        """Monitor the windows completed since the last look; say what fired on the latest."""
+    def _monitor(self, state: LoopState) -> tuple[MonitorWindow | None, LoopState]:
+        """Monitor the windows completed since the last look; the latest, if any."""
         from shipyard.services.monitoring import monitor
 
         every = parse_every(self.policy.every)
-        rules = self.policy.trigger
-        until = every.floor(self.now - parse_duration(rules.label_delay))
+        until = every.floor(self.now - parse_duration(self.policy.trigger.label_delay))
         since = state.checked_until
         if since is None:
             since = every.floor(until - timedelta(seconds=1))
         if until <= since:
-            return [], {}, state
+            return None, state
         result = monitor(self.endpoint, since, until, every=self.policy.every, store=self.store)
         state = self.move(state, checked_until=until)
-        reasons: list[str] = []
-        details: dict[str, Any] = {}
-        if result.windows:
-            window = result.windows[-1]
-            details["window"] = {"start": window.start, "end": window.end, "rows": window.rows}
-            reasons.extend(self._window_reasons(window, details))
-        reasons.extend(self._schedule_reasons(details))
-        return reasons, details, state
+        return (result.windows[-1] if result.windows else None), state
 
     def _window_reasons(self, window: MonitorWindow, details: dict[str, Any]) -> list[str]:
         rules = self.policy.trigger
@@ -369,31 +370,27 @@ class Controller:
         else:
             self.start_canary(state, version)
 
-    def _frames(
-        self, champion: LoadedModel, spans: dict[str, Any]
-    ) -> tuple[pd.DataFrame, int, LabelledFrame, list[str] | None]:
-        """The training data (recent traffic, after the original data when asked), the
-        number of recent rows in it, the holdout, and the signature's input columns."""
+    @staticmethod
+    def _columns(champion: LoadedModel) -> list[str] | None:
+        """The champion's input columns, in its signature's order (None: no table signature)."""
+        if champion.signature is None or champion.signature.inputs.is_tensor:
+            return None
+        return [c.name for c in champion.signature.inputs.columns]
+
+    def _training_data(
+        self, champion: LoadedModel, recent: LabelledFrame, columns: list[str] | None
+    ) -> pd.DataFrame:
+        """Recent labelled traffic (after the original data when asked), typed as served."""
         import pandas as pd
 
         assert self.training is not None
-        columns = None
-        if champion.signature is not None and not champion.signature.inputs.is_tensor:
-            columns = [c.name for c in champion.signature.inputs.columns]
-        recent = labelled_traffic(
-            self.store, self.endpoint, spans["train"]["since"], spans["train"]["until"]
-        )
-        holdout = labelled_traffic(
-            self.store, self.endpoint, spans["holdout"]["since"], spans["holdout"]["until"]
-        )
         target = self.training.target
         parts = [recent.features(columns).assign(**{target: recent.labels.to_numpy()})]
         if self.policy.retrain.include_original:
             parts.insert(0, self._original(columns))
         data = pd.concat(parts, ignore_index=True)
-        features = champion.prepare(data.drop(columns=[target]))
-        data = features.assign(**{target: data[target].to_numpy()})
-        return data, len(recent), holdout, columns
+        features: pd.DataFrame = champion.prepare(data.drop(columns=[target]))
+        return features.assign(**{target: data[target].to_numpy()})
 
     def _original(self, columns: list[str] | None) -> pd.DataFrame:
         from shipyard.services.datasets import load_dataset
@@ -415,12 +412,16 @@ class Controller:
 
         assert self.training is not None
         cycle = state.cycle
-        data, recent, holdout, columns = self._frames(champion, spans)
-        target = self.training.target
+        recent = labelled_traffic(
+            self.store, self.endpoint, spans["train"]["since"], spans["train"]["until"]
+        )
+        holdout = labelled_traffic(
+            self.store, self.endpoint, spans["holdout"]["since"], spans["holdout"]["until"]
+        )
         short = []
-        if recent < self.policy.retrain.min_rows:
+        if len(recent) < self.policy.retrain.min_rows:
             short.append(
-                f"{recent:,} rows of recent labelled traffic (retrain.min_rows "
+                f"{len(recent):,} rows of recent labelled traffic (retrain.min_rows "
                 f"{self.policy.retrain.min_rows:,})"
             )
         if len(holdout) < self.policy.gate.min_rows:
@@ -432,11 +433,14 @@ class Controller:
                 "retrain",
                 "skipped",
                 "not enough labelled traffic to retrain: " + "; ".join(short),
-                {"train_rows": len(data), "recent_rows": recent, "holdout_rows": len(holdout)},
+                {"recent_rows": len(recent), "holdout_rows": len(holdout)},
                 cycle=cycle,
             )
             self.finish(self.store.loop.get_state(self.endpoint))
             return None
+        columns = self._columns(champion)
+        data = self._training_data(champion, recent, columns)
+        target = self.training.target
         pipeline = load_pipeline(
             self.training.pipeline, project_dir=self.store.settings.project_dir
         )
