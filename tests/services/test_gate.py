@@ -77,14 +77,16 @@ def test_gate_reads_lower_is_better_metrics_the_right_way() -> None:
     assert "-0.0500, not beyond" in worse.reasons[0]
 
 
-def test_gate_refuses_when_its_metric_is_missing_and_skips_a_missing_guard() -> None:
-    policy = GatePolicy(metric="auc", guards={"brier": 0.01})
+def test_gate_refuses_when_its_metric_or_a_guard_is_missing() -> None:
+    policy = GatePolicy(metric="auc", guards={"calibration_error": 0.01})
     missing = judge_gate(policy, {"log_loss": 0.5}, {"auc": 0.9, "log_loss": 0.4}, rows=10)
     assert not missing.passed
     assert missing.reasons == ["auc could not be computed on the holdout for both models"]
     unguarded = judge_gate(policy, CHAMPION, {"auc": 0.9}, rows=10)
-    assert unguarded.passed
-    assert unguarded.reasons[-1] == "guard brier: not computed for both models, not judged"
+    assert not unguarded.passed
+    assert unguarded.reasons[-1] == (
+        "guard calibration_error: not computed for both models, so not shown to hold"
+    )
 
 
 # -- rollout rules ------------------------------------------------------------------------
@@ -249,5 +251,20 @@ def test_probability_metrics_need_a_binary_classifier() -> None:
         _answers(300, role="primary", version=1, seed=1),
         _answers(300, role="canary", version=2, seed=2),
     ).assign(**{"output.proba.2": 0.0})
-    with pytest.raises(ConfigError, match="needs a binary classifier's logged probabilities"):
-        judge_canary(_rollout(), log, 2, expired=False)
+    # The policy cannot judge this model, so the canary is not left live.
+    verdict = judge_canary(_rollout(), log, 2, expired=False)
+    assert verdict.outcome == "rollback"
+    assert "the canary cannot be judged" in verdict.reason
+    assert "needs a binary classifier's logged probabilities" in verdict.reason
+
+
+def test_accuracy_is_judged_without_logged_probabilities() -> None:
+    primary = _answers(400, role="primary", version=1, seed=1)
+    canary = _answers(400, role="canary", version=2, seed=2)
+    canary = canary.assign(**{"output.prediction": 1 - canary["label"]})  # always wrong
+    log = _log(primary, canary)
+    log = log.drop(columns=[c for c in log.columns if c.startswith("output.proba.")])
+    verdict = judge_canary(_rollout(test="z", metric="accuracy"), log, 2, expired=False)
+    assert verdict.outcome == "rollback"
+    assert verdict.details["test"]["canary"] == 0.0
+    assert verdict.details["test"]["primary"] > 0.5

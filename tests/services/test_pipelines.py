@@ -623,3 +623,50 @@ def test_load_pipeline_errors_are_config_errors(
     (folder / f"{module}_bad.py").write_text("1 / 0\n")
     with pytest.raises(ConfigError, match=message):
         shipyard.load_pipeline(reference.format(module=module), project_dir=folder)
+
+
+# -- what the cache key sees ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        (pd.DataFrame({"a": [1, 2]}, dtype=object), pd.DataFrame({"a": ["1", "2"]})),
+        (pd.DataFrame({"a": [True]}, dtype=object), pd.DataFrame({"a": ["True"]})),
+        (
+            pd.DataFrame({"a": pd.Categorical(["x"], categories=["x", "y"])}),
+            pd.DataFrame({"a": pd.Categorical(["x"])}),
+        ),
+        (
+            pd.DataFrame({"a": pd.Categorical(["x"], ordered=True)}),
+            pd.DataFrame({"a": pd.Categorical(["x"])}),
+        ),
+    ],
+    ids=["int-vs-text", "bool-vs-text", "categories", "ordered"],
+)
+def test_frames_a_step_would_treat_differently_have_different_keys(
+    left: pd.DataFrame, right: pd.DataFrame
+) -> None:
+    from shipyard.services._pipeline_cache import value_digest
+
+    assert value_digest(left) != value_digest(right)
+    assert value_digest(left) == value_digest(left.copy())
+
+
+def test_the_key_follows_the_code_that_runs_not_the_file_on_disk(tmp_path: Path) -> None:
+    from shipyard.services._pipeline_cache import code_digest
+
+    module = tmp_path / "edited_step.py"
+    module.write_text("def step(x):\n    return x + 1\n", encoding="utf-8")
+    loaded: dict[str, Any] = {}
+    exec(compile(module.read_text(), str(module), "exec"), loaded)
+    # The file is edited under the loaded function: its source on disk now reads "+ 100"
+    # while the old code still runs, so the old function must not get the new one's key.
+    module.write_text("def step(x):\n    return x + 100\n", encoding="utf-8")
+    import linecache
+
+    linecache.checkcache(str(module))
+    edited: dict[str, Any] = {}
+    exec(compile(module.read_text(), str(module), "exec"), edited)
+    assert loaded["step"](1) == 2
+    assert code_digest(loaded["step"]) != code_digest(edited["step"])

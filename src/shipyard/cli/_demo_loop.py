@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shipyard.cli._demo_training import pipeline as _pipeline  # noqa: F401  (checks it imports)
 from shipyard.cli._flights import FEATURES, TARGET
 from shipyard.cli._live_server import LiveServer
 from shipyard.cli._output import console
@@ -119,7 +119,6 @@ class _Replay:
     failed: int = 0
     failed_after_rollback: int = 0
     rolled_back: bool = False
-    by_version: Counter[int] = field(default_factory=Counter)
     decisions: list[Decision] = field(default_factory=list)
 
 
@@ -140,8 +139,6 @@ async def _send(
         tally.failed += 1
         if tally.rolled_back:
             tally.failed_after_rollback += 1
-        return
-    tally.by_version[int(response.json()["model"]["version"])] += len(ids)
 
 
 async def _wait_for_traffic(
@@ -221,7 +218,7 @@ def replay_with_loop(
         console=console,
     )
     columns = _columns(later)
-    block = "3h" if fast else "1h"  # how much of a day one request carries
+    block = "12h" if fast else "3h"  # how much of a day one request carries
 
     async def replay(server: LiveServer) -> None:
         url = f"{server.url}/v1/endpoints/{endpoint}/predict"
@@ -327,15 +324,18 @@ def month_table(
         "month",
         "flights",
         "late",
-        "drift share",
-        "AUC never retrained",
-        "AUC with the loop",
+        "drift",
+        "AUC fixed",
+        "AUC loop",
         "change",
-        "served by",
+        "served",
         "decisions",
-        title=f"{endpoint}: the champion of February, never retrained, vs the loop, "
-        "on the same flights",
+        title=f"{endpoint}, month by month: AUC of the February champion never retrained "
+        "(fixed) vs what the loop served (loop), on the same flights; drift = mean share "
+        "of drifted columns in the weekly windows",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
     for month, part in flights.groupby(flights["time"].dt.month):
         y = part[TARGET].to_numpy()
@@ -359,7 +359,7 @@ def month_table(
             if (d.at - timedelta(seconds=1)).month == month  # a tick at midnight ends a day
         )
         done = [
-            (taken[("retrain", "finished")], "retrain"),
+            (taken[("retrain", "finished")], "retrained"),
             (taken[("gate", "refused")], "refused"),
             (taken[("promotion", "promoted")], "promoted"),
             (taken[("rollback", "rolled_back")], "rolled back"),
@@ -392,4 +392,5 @@ def summarize(
         f"refused, {kinds[('promotion', 'promoted')]} promoted, "
         f"{kinds[('rollback', 'rolled_back')]} rolled back; "
         f"{tally.sent:,} requests, {tally.failed} failed"
+        + (f" ({tally.failed_after_rollback} after a rollback)" if tally.rolled_back else "")
     )

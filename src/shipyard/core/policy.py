@@ -28,11 +28,12 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from shipyard.core.errors import InvalidInputError
 
 __all__ = [
+    "METRICS",
     "GatePolicy",
     "LoopPolicy",
     "RetrainPolicy",
@@ -45,9 +46,23 @@ __all__ = [
 
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
-_EVERY = re.compile(r"\s*\d+\s*(mo|h|d|w)\s*", re.IGNORECASE)
+_EVERY = re.compile(r"\s*[1-9]\d*\s*(mo|h|d|w)\s*", re.IGNORECASE)
+#: The scores the gate and the triggers can use: those monitoring computes from labels.
+METRICS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "auc",
+    "log_loss",
+    "calibration_error",
+    "mae",
+    "rmse",
+    "mape",
+    "r2",
+)
 _LOWER_IS_BETTER = frozenset(
-    {"log_loss", "ece", "brier", "mae", "rmse", "mse", "mape", "error_rate", "p50_ms", "p99_ms"}
+    {"log_loss", "calibration_error", "brier", "mae", "rmse", "mape", "error_rate"}
 )
 
 
@@ -82,18 +97,33 @@ def _duration(value: str) -> str:
 Duration = Annotated[str, AfterValidator(_duration)]
 
 
+def _metric(value: str) -> str:
+    if value not in METRICS:
+        raise ValueError(f"unknown metric {value!r}; known metrics: {', '.join(METRICS)}")
+    return value
+
+
+def _off(value: Any) -> Any:
+    """``false`` turns a trigger off (TOML has no null)."""
+    return None if value is False else value
+
+
+#: A metric name, checked when the settings load.
+Metric = Annotated[str, AfterValidator(_metric)]
+
+
 class _Policy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class TriggerPolicy(_Policy):
-    """What starts a retrain; any one condition is enough, None turns one off."""
+    """What starts a retrain; any one condition is enough, `false` (None) turns one off."""
 
-    drift_share: float | None = Field(
+    drift_share: Annotated[float | None, BeforeValidator(_off)] = Field(
         default=0.5, gt=0, le=1, description="A window's share of drifted columns at least."
     )
-    metric: str = Field(default="auc", description="The metric whose drop triggers.")
-    drop: float | None = Field(
+    metric: Metric = Field(default="auc", description="The metric whose drop triggers.")
+    drop: Annotated[float | None, BeforeValidator(_off)] = Field(
         default=0.03,
         gt=0,
         description="Trigger when a window's metric is this much worse than the champion's.",
@@ -101,7 +131,7 @@ class TriggerPolicy(_Policy):
     min_labels: int = Field(
         default=200, ge=1, description="Labelled rows a window needs before its metric counts."
     )
-    schedule: Duration | None = Field(
+    schedule: Annotated[Duration | None, BeforeValidator(_off)] = Field(
         default=None, description="Retrain when the champion is older than this (e.g. 30d)."
     )
     label_delay: Duration = Field(
@@ -126,7 +156,7 @@ class RetrainPolicy(_Policy):
 class GatePolicy(_Policy):
     """What a challenger must show against the champion on data neither trained on."""
 
-    metric: str = Field(default="auc", description="The primary metric.")
+    metric: Metric = Field(default="auc", description="The primary metric.")
     margin: float = Field(
         default=0.0, ge=0, description="How much better than the champion it must be."
     )
@@ -143,6 +173,8 @@ class GatePolicy(_Policy):
     @field_validator("guards")
     @classmethod
     def _guards(cls, value: dict[str, float]) -> dict[str, float]:
+        for name in value:
+            _metric(name)
         bad = sorted(name for name, tolerance in value.items() if tolerance < 0)
         if bad:
             raise ValueError(f"guard tolerances must be >= 0; negative for {', '.join(bad)}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from shipyard.core.errors import ConfigError
+from shipyard.core.errors import ConfigError, InvalidInputError
 from shipyard.core.policy import GatePolicy, RolloutPolicy, higher_is_better
 from shipyard.services._monitor_figures import PROBA_PREFIX, label_key
 
@@ -84,7 +84,8 @@ def judge_gate(
         )
     for guard, tolerance in sorted(policy.guards.items()):
         if guard not in champion or guard not in challenger:
-            reasons.append(f"guard {guard}: not computed for both models, not judged")
+            passed = False  # a guard that cannot be checked does not hold
+            reasons.append(f"guard {guard}: not computed for both models, so not shown to hold")
             continue
         loss = -_gain(guard, challenger[guard], champion[guard])
         if loss > tolerance:
@@ -129,19 +130,16 @@ class Verdict:
     details: dict[str, Any]
 
 
-def _codes(log: pd.DataFrame) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]:
-    """Label codes, predicted codes and the probability matrix, by the logged classes."""
+def _codes(log: pd.DataFrame) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """Label codes (-1 for a label outside the classes) and the probability matrix."""
     import numpy as np
 
     proba_columns = [c for c in log.columns if c.startswith(PROBA_PREFIX)]
     names = [c[len(PROBA_PREFIX) :] for c in proba_columns]
     index = {label_key(name): i for i, name in enumerate(names)}
     labels = np.array([index.get(label_key(v), -1) for v in log["label"]], dtype=np.int64)
-    predicted = np.array(
-        [index.get(label_key(v), -2) for v in log["output.prediction"]], dtype=np.int64
-    )
     proba = log[proba_columns].to_numpy(dtype=float) if proba_columns else np.empty((len(log), 0))
-    return labels, predicted, proba
+    return labels, proba
 
 
 def _auc(y: npt.NDArray[Any], score: npt.NDArray[Any]) -> float:
@@ -179,9 +177,13 @@ def _arrays(
     """
     import numpy as np
 
-    labels, predicted, proba = _codes(log)
-    if metric == "accuracy":
-        return np.ones(len(log)), (labels == predicted).astype(float)
+    if metric == "accuracy":  # right or wrong, whether or not probabilities were logged
+        right = [
+            label_key(a) == label_key(b)
+            for a, b in zip(log["label"], log["output.prediction"], strict=True)
+        ]
+        return np.ones(len(log)), np.asarray(right, dtype=float)
+    labels, proba = _codes(log)
     if proba.shape[1] != 2:
         raise ConfigError(
             f"rollout metric {metric!r} needs a binary classifier's logged probabilities; this "
@@ -250,16 +252,30 @@ def judge_canary(
             )
         return Verdict("continue", "waiting for " + ", ".join(short), counts)
     metric = policy.metric
-    y_p, s_p = _arrays(primary, metric)
-    y_c, s_c = _arrays(canary, metric)
-    if policy.test == "z":
-        comparison = two_proportion_ztest(
-            int(s_p.sum()), s_p.size, int(s_c.sum()), s_c.size, alpha=policy.alpha
-        )
-    else:
-        comparison = bootstrap_difference(
-            _metric(metric), y_p, s_p, y_c, s_c, alpha=policy.alpha, seed=seed, metric_name=metric
-        )
+    try:
+        y_p, s_p = _arrays(primary, metric)
+        y_c, s_c = _arrays(canary, metric)
+        if policy.test == "z":
+            comparison = two_proportion_ztest(
+                int(s_p.sum()), s_p.size, int(s_c.sum()), s_c.size, alpha=policy.alpha
+            )
+        else:
+            comparison = bootstrap_difference(
+                _metric(metric),
+                y_p,
+                s_p,
+                y_c,
+                s_c,
+                alpha=policy.alpha,
+                seed=seed,
+                metric_name=metric,
+            )
+    except ConfigError as exc:  # this policy cannot judge this model: do not leave it live
+        return Verdict("rollback", f"the canary cannot be judged: {exc}", counts)
+    except InvalidInputError as exc:  # undefined on this evidence (one class only, say)
+        if expired:
+            return Verdict("rollback", f"no verdict within {policy.max_duration}: {exc}", counts)
+        return Verdict("continue", f"{metric} is not defined on the evidence yet: {exc}", counts)
     details = {**counts, "test": comparison.to_dict()}
     worse = comparison.high < 0 if higher_is_better(metric) else comparison.low > 0
     sense = "higher" if higher_is_better(metric) else "lower"

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.entities import Decision, LoopState
-from shipyard.core.errors import ConfigError, ConflictError, NotFoundError
+from shipyard.core.errors import ConfigError, ConflictError, NotFoundError, ShipyardError
 from shipyard.core.policy import LoopPolicy, TrainingSpec, higher_is_better, parse_duration
 from shipyard.services import endpoints, registry, tracking
 from shipyard.services._common import json_ready, to_moment
@@ -134,24 +134,44 @@ class Controller:
 
     def run(self, forced: str | None) -> list[Decision]:
         state = self.store.loop.get_state(self.endpoint)
+        if state.phase == "canary":
+            # Judged first: a failing canary is rolled back even if monitoring fails.
+            self._watch(state)
+            state = self.store.loop.get_state(self.endpoint)
         window: MonitorWindow | None = None
         if state.phase != "retraining":
             # Monitoring goes on whatever the phase (cool-down and canary included), so
             # every window is computed once; only an idle endpoint acts on it. A retrain's
             # owner is left alone: moving the state under it would void its next step.
-            window, state = self._monitor(state)
+            try:
+                window, state = self._monitor(state)
+            except ShipyardError as exc:
+                self._error("monitoring failed", exc)
+                state = self.store.loop.get_state(self.endpoint)
         if state.phase == "idle":
             self._idle(state, forced, window)
         elif state.phase == "retraining":
             self._resume_retrain(state)
-        elif state.phase == "canary":
-            self._watch(state)
         elif forced is not None:
             raise ConflictError(
                 f"endpoint {self.endpoint!r} is {state.phase} in cycle {state.cycle}: approve "
                 f"or veto it first (`shipyard loop status {self.endpoint}`)"
             )
         return self.decisions
+
+    def _error(self, what: str, exc: BaseException, *, cycle: int | None = None) -> None:
+        """Record a failure once: the same failure on the next ticks is not repeated."""
+        summary = f"{what}: {type(exc).__name__}: {exc}"
+        last = self.store.loop.list_decisions(self.endpoint, limit=1)
+        if last and last[0].kind == "error" and last[0].summary == summary:
+            return
+        self.decide(
+            "error",
+            "failed",
+            summary,
+            {"error": type(exc).__name__, "message": str(exc)},
+            cycle=cycle,
+        )
 
     def _idle(self, state: LoopState, forced: str | None, window: MonitorWindow | None) -> None:
         details: dict[str, Any] = {}
@@ -162,10 +182,15 @@ class Controller:
         else:
             if state.cooldown_until is not None and self.now < state.cooldown_until:
                 return
-            if window is None:
-                return
-            details["window"] = {"start": window.start, "end": window.end, "rows": window.rows}
-            reasons = self._window_reasons(window, details) + self._schedule_reasons(details)
+            reasons = []
+            if window is not None:
+                details["window"] = {
+                    "start": window.start,
+                    "end": window.end,
+                    "rows": window.rows,
+                }
+                reasons = self._window_reasons(window, details)
+            reasons += self._schedule_reasons(details)
             if not reasons:
                 return
         busy = self._other_retrain()
@@ -175,14 +200,23 @@ class Controller:
                     f"model {self.model!r} is already retraining for endpoint {busy!r}; "
                     "one retrain of a model runs at a time"
                 )
+            self.decide(
+                "trigger",
+                "deferred",
+                f"{'; '.join(reasons)}; not retraining now: model {self.model!r} is retraining "
+                f"for endpoint {busy!r}, and one retrain of a model runs at a time",
+                details,
+                cycle=None,
+            )
             return
-        lease = datetime.now(UTC) + parse_duration(self.policy.lease)
+        # Claim the cycle before anything else, so a second controller backs off.
         state = self.move(
             state,
             phase="retraining",
             model=self.model,
+            cycle=None,
             owner=self.owner,
-            lease_until=lease,
+            lease_until=datetime.now(UTC) + parse_duration(self.policy.lease),
             phase_since=self.now,
             challenger=None,
         )
@@ -297,26 +331,115 @@ class Controller:
     # -- retrain and gate -------------------------------------------------------------
 
     def _retrain(self, state: LoopState) -> None:
+        """Retrain and gate, then wait for approval or start the canary.
+
+        ``state`` is the one this controller claimed; every later move compares against
+        it, so if another controller took the cycle over meanwhile (this one outlived
+        its lease) this one stops with a ``retrain abandoned`` decision instead of acting.
+        """
         cycle = state.cycle
-        if self.training is None:
+        try:
+            outcome = self._train_and_gate(state)
+        except ConflictError as exc:
+            self.decide(
+                "retrain",
+                "abandoned",
+                f"another controller took this cycle over while it trained ({exc}); this one stops",
+                cycle=cycle,
+            )
+            return
+        except Exception as exc:  # a failed retrain ends the cycle, never the controller
             self.decide(
                 "retrain",
                 "failed",
-                f"model {self.model!r} declares no training pipeline: add [models.{self.model}] "
-                "with pipeline = 'module:function' and target to shipyard.toml",
+                f"the retrain failed: {type(exc).__name__}: {exc}",
+                {"error": type(exc).__name__, "message": str(exc)},
                 cycle=cycle,
             )
             self.finish(state)
             return
+        if outcome is None:  # skipped: not enough data
+            self.finish(state)
+            return
+        version, passed = outcome
+        if not passed:
+            self.finish(state)
+        elif self.policy.gate.approval:
+            state = self.move(
+                state,
+                phase="awaiting_approval",
+                challenger=version,
+                owner=None,
+                lease_until=None,
+                phase_since=self.now,
+            )
+            self.decide(
+                "approval",
+                "waiting",
+                f"v{version} passed the gate; a human must approve its canary: "
+                "`shipyard loop approve` or `shipyard loop veto` with this decision's id",
+                cycle=cycle,
+                version=version,
+            )
+        else:
+            self.start_canary(state, version)
+
+    @staticmethod
+    def _columns(champion: LoadedModel) -> list[str] | None:
+        """The champion's input columns, in its signature's order (None: no table signature)."""
+        if champion.signature is None or champion.signature.inputs.is_tensor:
+            return None
+        return [c.name for c in champion.signature.inputs.columns]
+
+    def _training_data(
+        self,
+        training: TrainingSpec,
+        champion: LoadedModel,
+        recent: LabelledFrame,
+        columns: list[str] | None,
+    ) -> pd.DataFrame:
+        """Recent labelled traffic (after the original data when asked), typed as served."""
+        import pandas as pd
+
+        target = training.target
+        parts = [recent.features(columns).assign(**{target: recent.labels.to_numpy()})]
+        if self.policy.retrain.include_original:
+            parts.insert(0, self._original(training, columns))
+        data = pd.concat(parts, ignore_index=True)
+        features: pd.DataFrame = champion.prepare(data.drop(columns=[target]))
+        return features.assign(**{target: data[target].to_numpy()})
+
+    def _original(self, training: TrainingSpec, columns: list[str] | None) -> pd.DataFrame:
+        from shipyard.services.datasets import load_dataset
+
+        if training.data is None:
+            raise ConfigError(
+                f"retrain.include_original is on but [models.{self.model}] names no data; "
+                "set data = 'DATASET' (a logged dataset's name)"
+            )
+        frame = load_dataset(training.data, store=self.store)
+        keep = [*(columns or [c for c in frame.columns if c != training.target])]
+        return frame[[*keep, training.target]]
+
+    def _train_and_gate(self, state: LoopState) -> tuple[int, bool] | None:
+        """Train a challenger and gate it; None when there is too little data to."""
+        from shipyard.services.pipelines import load_pipeline
+
+        training = self.training
+        cycle = state.cycle
+        if training is None:
+            raise ConfigError(
+                f"model {self.model!r} declares no training pipeline: add [models.{self.model}] "
+                "with pipeline = 'module:function' and target to shipyard.toml"
+            )
         champion_version = endpoints.resolve_traffic(
             self.endpoint, store=self.store
         ).primary_version
         champion = registry.load_model(f"models:/{self.model}/{champion_version}", store=self.store)
-        delay = parse_duration(self.policy.trigger.label_delay)
-        end = self.now - delay
+        end = self.now - parse_duration(self.policy.trigger.label_delay)
         holdout_start = end - parse_duration(self.policy.gate.holdout)
         train_start = holdout_start - parse_duration(self.policy.retrain.window)
-        spans = {
+        spans: dict[str, Any] = {
             "train": {"since": train_start, "until": holdout_start},
             "holdout": {"since": holdout_start, "until": end},
             "include_original": self.policy.retrain.include_original,
@@ -332,86 +455,6 @@ class Controller:
             spans,
             cycle=cycle,
         )
-        try:
-            outcome = self._train_and_gate(state, champion, spans)
-        except Exception as exc:  # a failed retrain ends the cycle, never the controller
-            self.decide(
-                "retrain",
-                "failed",
-                f"the retrain failed: {type(exc).__name__}: {exc}",
-                {"error": type(exc).__name__, "message": str(exc)},
-                cycle=cycle,
-            )
-            self.finish(self.store.loop.get_state(self.endpoint))
-            return
-        if outcome is None:
-            return
-        version, passed = outcome
-        state = self.store.loop.get_state(self.endpoint)
-        if not passed:
-            self.finish(state)
-        elif self.policy.gate.approval:
-            self.decide(
-                "approval",
-                "waiting",
-                f"v{version} passed the gate; a human must approve its canary: "
-                "`shipyard loop approve` or `shipyard loop veto` with this decision's id",
-                cycle=cycle,
-                version=version,
-            )
-            self.move(
-                state,
-                phase="awaiting_approval",
-                challenger=version,
-                owner=None,
-                lease_until=None,
-                phase_since=self.now,
-            )
-        else:
-            self.start_canary(state, version)
-
-    @staticmethod
-    def _columns(champion: LoadedModel) -> list[str] | None:
-        """The champion's input columns, in its signature's order (None: no table signature)."""
-        if champion.signature is None or champion.signature.inputs.is_tensor:
-            return None
-        return [c.name for c in champion.signature.inputs.columns]
-
-    def _training_data(
-        self, champion: LoadedModel, recent: LabelledFrame, columns: list[str] | None
-    ) -> pd.DataFrame:
-        """Recent labelled traffic (after the original data when asked), typed as served."""
-        import pandas as pd
-
-        assert self.training is not None
-        target = self.training.target
-        parts = [recent.features(columns).assign(**{target: recent.labels.to_numpy()})]
-        if self.policy.retrain.include_original:
-            parts.insert(0, self._original(columns))
-        data = pd.concat(parts, ignore_index=True)
-        features: pd.DataFrame = champion.prepare(data.drop(columns=[target]))
-        return features.assign(**{target: data[target].to_numpy()})
-
-    def _original(self, columns: list[str] | None) -> pd.DataFrame:
-        from shipyard.services.datasets import load_dataset
-
-        assert self.training is not None
-        if self.training.data is None:
-            raise ConfigError(
-                f"retrain.include_original is on but [models.{self.model}] names no data; "
-                "set data = 'DATASET' (a logged dataset's name)"
-            )
-        frame = load_dataset(self.training.data, store=self.store)
-        keep = [*(columns or [c for c in frame.columns if c != self.training.target])]
-        return frame[[*keep, self.training.target]]
-
-    def _train_and_gate(
-        self, state: LoopState, champion: LoadedModel, spans: dict[str, Any]
-    ) -> tuple[int, bool] | None:
-        from shipyard.services.pipelines import load_pipeline
-
-        assert self.training is not None
-        cycle = state.cycle
         recent = labelled_traffic(
             self.store, self.endpoint, spans["train"]["since"], spans["train"]["until"]
         )
@@ -436,14 +479,14 @@ class Controller:
                 {"recent_rows": len(recent), "holdout_rows": len(holdout)},
                 cycle=cycle,
             )
-            self.finish(self.store.loop.get_state(self.endpoint))
             return None
         columns = self._columns(champion)
-        data = self._training_data(champion, recent, columns)
-        target = self.training.target
-        pipeline = load_pipeline(
-            self.training.pipeline, project_dir=self.store.settings.project_dir
-        )
+        data = self._training_data(training, champion, recent, columns)
+        target = training.target
+        pipeline = load_pipeline(training.pipeline, project_dir=self.store.settings.project_dir)
+        params = dict(training.params)
+        if "target" in pipeline.params:  # the label column's name, known from [models.NAME]
+            params.setdefault("target", training.target)
         with tracking.start_run(
             f"{self.model}-retrain",
             name=f"retrain-{cycle}",
@@ -451,10 +494,8 @@ class Controller:
             tags={"shipyard.loop.endpoint": self.endpoint, "shipyard.loop.cycle": str(cycle)},
             store=self.store,
         ) as run:
-            result = pipeline.run(
-                inputs={"data": data}, params=dict(self.training.params), store=self.store, run=run
-            )
-            trained = result.outputs[self.training.output]
+            result = pipeline.run(inputs={"data": data}, params=params, store=self.store, run=run)
+            trained = result.outputs[training.output]
             ready = champion.prepare(holdout.features(columns))
             old = scores(model_table(champion, ready, holdout.labels))
             new = scores(model_table(trained, ready, holdout.labels))
@@ -508,9 +549,9 @@ class Controller:
     # -- canary -----------------------------------------------------------------------
 
     def start_canary(self, state: LoopState, version: int) -> None:
+        """Claim the canary phase, then give the challenger its share of traffic."""
         percent = self.policy.rollout.percent
-        endpoints.set_canary(self.endpoint, version, percent, store=self.store)
-        self.move(
+        state = self.move(
             state,
             phase="canary",
             challenger=version,
@@ -518,6 +559,13 @@ class Controller:
             lease_until=None,
             phase_since=self.now,
         )
+        try:
+            endpoints.set_canary(self.endpoint, version, percent, store=self.store)
+        except ShipyardError as exc:
+            self._error(f"the canary of v{version} could not start", exc, cycle=state.cycle)
+            self.drop_challenger_alias()
+            self.finish(state)
+            return
         rollout = self.policy.rollout
         self.decide(
             "canary",
@@ -531,10 +579,17 @@ class Controller:
             version=version,
         )
 
+    def _challenger(self, state: LoopState) -> int:
+        if state.challenger is None:
+            raise ConflictError(
+                f"endpoint {self.endpoint!r} is {state.phase} in cycle {state.cycle} but its "
+                "state names no challenger; veto the cycle to reset it"
+            )
+        return state.challenger
+
     def _watch(self, state: LoopState) -> None:
-        version = state.challenger
-        assert version is not None
-        assert state.phase_since is not None
+        version = self._challenger(state)
+        started = state.phase_since or self.now
         endpoint = endpoints.get_endpoint(self.endpoint, store=self.store)
         if endpoint.canary_version != version:
             self.decide(
@@ -548,13 +603,9 @@ class Controller:
             self.finish(state)
             return
         log = prediction_log(
-            self.endpoint,
-            state.phase_since,
-            self.now,
-            roles=["primary", "canary"],
-            store=self.store,
+            self.endpoint, started, self.now, roles=["primary", "canary"], store=self.store
         )
-        expired = self.now - state.phase_since >= parse_duration(self.policy.rollout.max_duration)
+        expired = self.now - started >= parse_duration(self.policy.rollout.max_duration)
         verdict = judge_canary(
             self.policy.rollout, log, version, expired=expired, seed=state.cycle or 0
         )
@@ -571,6 +622,7 @@ class Controller:
         if verdict.outcome == "rollback":
             self.roll_back(state, verdict.reason)
         elif self.policy.rollout.approval:
+            state = self.move(state, phase="awaiting_promotion", phase_since=self.now)
             self.decide(
                 "approval",
                 "waiting",
@@ -579,12 +631,23 @@ class Controller:
                 cycle=state.cycle,
                 version=version,
             )
-            self.move(state, phase="awaiting_promotion", phase_since=self.now)
         else:
             self.promote(state)
 
+    def _live_canary(self, state: LoopState, what: str) -> int:
+        """The challenger, checked to be the endpoint's canary still."""
+        version = self._challenger(state)
+        canary = endpoints.get_endpoint(self.endpoint, store=self.store).canary_version
+        if canary != version:
+            raise ConflictError(
+                f"cannot {what} v{version}: endpoint {self.endpoint!r} has "
+                + ("no canary" if canary is None else f"v{canary} as its canary")
+                + " now (changed outside the loop); see `shipyard endpoints history`"
+            )
+        return version
+
     def promote(self, state: LoopState) -> None:
-        version = state.challenger
+        version = self._live_canary(state, "promote")
         before = endpoints.resolve_traffic(self.endpoint, store=self.store).primary_version
         endpoints.promote(self.endpoint, store=self.store)
         self.drop_challenger_alias()
@@ -599,10 +662,12 @@ class Controller:
         self.finish(state)
 
     def roll_back(self, state: LoopState, reason: str) -> None:
-        version = state.challenger
-        endpoint = endpoints.get_endpoint(self.endpoint, store=self.store)
-        if endpoint.canary_version == version:
-            endpoints.rollback(self.endpoint, store=self.store)
+        version = self._challenger(state)
+        canary = endpoints.get_endpoint(self.endpoint, store=self.store).canary_version
+        if canary == version:
+            # stop_canary, not rollback: with no canary left (a racing veto stopped it),
+            # rollback would move the champion itself back a version.
+            endpoints.stop_canary(self.endpoint, store=self.store)
         self.drop_challenger_alias()
         primary = endpoints.resolve_traffic(self.endpoint, store=self.store).primary_version
         self.decide(

@@ -58,13 +58,15 @@ def _feed_callable(digest: Any, func: Any) -> None:
         func = type(func).__call__
     name = f"{getattr(func, '__module__', '')}:{getattr(func, '__qualname__', '')}"
     digest.update(name.encode())
+    # The bytecode is what runs: the source file may have been edited since the module
+    # was imported, and its text alone would then key the old code's outputs as the new.
+    code = getattr(func, "__code__", None)
+    if code is not None:
+        _feed_code(digest, code)
     try:
         digest.update(inspect.getsource(func).encode())
-    except (OSError, TypeError):  # defined in a REPL or compiled: its bytecode stands in
-        code = getattr(func, "__code__", None)
-        if code is not None:
-            _feed_code(digest, code)
-        else:
+    except (OSError, TypeError):  # defined in a REPL or compiled: the bytecode is enough
+        if code is None:
             digest.update(repr(func).encode())
     for defaults in (getattr(func, "__defaults__", None), getattr(func, "__kwdefaults__", None)):
         digest.update(value_digest(defaults).encode())
@@ -125,9 +127,16 @@ def _feed_table(digest: Any, value: Any) -> bool:
     # A value can only be one of these if its library is loaded already: no imports here.
     pd, pa, np = (sys.modules.get(name) for name in ("pandas", "pyarrow", "numpy"))
     if pd is not None and isinstance(value, pd.DataFrame | pd.Series):
+        columns = [value[c] for c in value.columns] if value.ndim == 2 else [value]
         shape = {
             "columns": [repr(c) for c in value.columns] if value.ndim == 2 else [repr(value.name)],
-            "dtypes": [str(t) for t in value.dtypes] if value.ndim == 2 else [str(value.dtype)],
+            # repr: a categorical's dtype names its categories and whether they are ordered.
+            "dtypes": [repr(c.dtype) for c in columns],
+            # hash_pandas_object hashes objects as text, so 1 and "1" would match: add types.
+            "types": [
+                sorted({type(v).__qualname__ for v in c.to_numpy()}) if c.dtype == object else []
+                for c in columns
+            ],
             "index": [str(value.index.dtype), [repr(n) for n in value.index.names]],
         }
         try:

@@ -160,6 +160,11 @@ def approve(
     """
     store = store if store is not None else get_default_store()
     decision, state = _pending(store, decision_id)
+    if decision.kind != "approval" or decision.outcome != "waiting":
+        raise ConflictError(
+            f"decision {decision_id} is a {decision.kind} ({decision.outcome}), not an approval "
+            "waiting for a human; `shipyard loop status` shows the one to approve"
+        )
     if state.phase not in ("awaiting_approval", "awaiting_promotion"):
         raise ConflictError(
             f"cycle {state.cycle} of {decision.endpoint!r} waits for no approval (it is "
@@ -174,7 +179,11 @@ def approve(
         owner=new_owner(),
         actor=actor or current_user(),
     )
-    version = state.challenger
+    version = decision.version if state.challenger is None else state.challenger
+    if version is None:
+        raise ConflictError(f"cycle {state.cycle} names no challenger to approve; veto it")
+    # Claim the state first: a veto or another approval that came in meanwhile wins.
+    claimed = controller.move(state)
     what = "canary" if state.phase == "awaiting_approval" else "promotion"
     controller.decide(
         "approval",
@@ -183,11 +192,10 @@ def approve(
         cycle=state.cycle,
         version=version,
     )
-    assert version is not None
     if state.phase == "awaiting_approval":
-        controller.start_canary(store.loop.get_state(decision.endpoint), version)
+        controller.start_canary(claimed, version)
     else:
-        controller.promote(store.loop.get_state(decision.endpoint))
+        controller.promote(claimed)
     return controller.decisions
 
 
@@ -223,6 +231,7 @@ def veto(
         actor=actor or current_user(),
     )
     version = state.challenger
+    state = controller.move(state)  # claimed: a racing approval or tick now backs off
     controller.decide(
         "veto",
         "vetoed",
