@@ -205,7 +205,8 @@ def test_demo_fast_trains_and_tracks_real_runs(project: Path) -> None:
         assert {d.name for d in lineage.datasets} == {"flights-jan-feb", "flights-mar"}
         # The rest of 2013 went through a real server with the loop on: monitored weekly,
         # retrained, gated against the champion, canaried, then promoted or rolled back.
-        assert "never retrained" in out
+        text = " ".join(out.split())  # the console wraps long lines
+        assert "month by month" in text
         windows = shipyard.monitor_windows("flight-delays", store=store)
         assert len(windows) >= 40
         assert sum(w.rows for w in windows) > 20_000
@@ -238,7 +239,7 @@ def test_demo_fast_trains_and_tracks_real_runs(project: Path) -> None:
             assert shipyard.get_model_version("flight-delays", "champion", store=store).version == (
                 promoted[0].version  # newest first
             )
-        assert "0 failed" in out
+        assert " 0 failed" in text
         assert (project / ".shipyard" / "monitor-report.html").stat().st_size > 10_000
         assert (project / ".shipyard" / "demo-loop.toml").is_file()
     finally:

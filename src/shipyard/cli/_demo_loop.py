@@ -359,10 +359,10 @@ def month_table(
             if (d.at - timedelta(seconds=1)).month == month  # a tick at midnight ends a day
         )
         done = [
-            (taken[("retrain", "finished")], "retrained"),
-            (taken[("gate", "refused")], "refused"),
-            (taken[("promotion", "promoted")], "promoted"),
-            (taken[("rollback", "rolled_back")], "rolled back"),
+            (taken[("retrain", "finished")], "R"),
+            (taken[("gate", "refused")], "x"),
+            (taken[("promotion", "promoted")], "P"),
+            (taken[("rollback", "rolled_back")], "B"),
         ]
         table.add_row(
             datetime(2013, int(month), 1, tzinfo=UTC).strftime("%b"),
@@ -372,8 +372,8 @@ def month_table(
             f"{before:.3f}",
             f"{after:.3f}",
             f"[{colour}]{change:+.3f}[/]",
-            ", ".join(f"v{v}" for v in sorted(primaries.index)),
-            ", ".join(f"{n} {what}" for n, what in done if n) or "-",
+            ">".join(f"v{v}" for v in sorted(primaries.index)),
+            " ".join(what * n for n, what in done if n) or "-",
         )
     return table
 
@@ -384,6 +384,10 @@ def summarize(
     """Print the month table, the loop's totals and where to look next."""
     original = registry.load_model(f"models:/{endpoint}/{original_version}", store=store)
     console.print(month_table(store, endpoint, original, replayed, tally))
+    console.print(
+        "decisions: R retrained, x refused by the gate, P promoted after its canary, "
+        "B rolled back; served: the primary versions of the month"
+    )
     kinds = Counter((d.kind, d.outcome) for d in tally.decisions)
     console.print(
         f"the loop: {kinds[('trigger', 'fired')]} triggers, "
