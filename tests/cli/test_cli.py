@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_runner import invoke
@@ -177,12 +178,11 @@ def test_run_whose_process_died_is_flagged(project: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_fast_trains_and_tracks_real_runs(project: Path) -> None:
-    pytest.importorskip("sklearn", reason="the demo needs the demo extra")
-    code, out, err = invoke("demo", "--fast")
-    assert code == 0, out + err
+def test_demo_fast_trains_and_tracks_real_runs(demo_run: Any) -> None:
+    # `shipyard demo --fast` as a user runs it, in a fresh project (run once per session).
+    project, out = demo_run.project, demo_run.stdout
     assert "best runs by AUC" in out
-    store = Store.from_settings(shipyard.Settings.load())
+    store = Store.from_settings(shipyard.Settings.load(project, env=demo_run.env))
     try:
         runs = shipyard.search_runs("flight-delays", order_by=["metrics.auc DESC"], store=store)
         assert {r.params["model"] for r in runs} == {"logistic", "gbm"}

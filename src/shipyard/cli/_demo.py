@@ -220,6 +220,7 @@ def demo(
     console.print(f"       [bold]shipyard loop status {EXPERIMENT}[/]")
     console.print(f"       [bold]shipyard monitor show {EXPERIMENT}[/]")
     console.print("       [bold]shipyard alerts list[/]")
+    console.print("dashboard: [bold]shipyard ui[/], then open [bold]http://127.0.0.1:8000/ui/[/]")
     console.print("serve:  [bold]shipyard serve --port 8000[/]   (API docs at /docs), then")
     console.print(
         f"        [bold]curl -s localhost:8000/v1/endpoints/{EXPERIMENT}/predict "

@@ -12,7 +12,7 @@ from shipyard.cli._app import app
 from shipyard.cli._output import console
 from shipyard.core.errors import InvalidInputError
 
-__all__ = ["serve"]
+__all__ = ["serve", "ui"]
 
 
 @app.command()
@@ -80,3 +80,19 @@ def serve(
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+@app.command()
+def ui(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: every one)."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    log_level: str = typer.Option("warning", help="uvicorn's log level."),
+) -> None:
+    """The web dashboard at http://HOST:PORT/ui, with the model server behind it.
+
+    Runs, models and lineage, endpoints and their traffic, monitoring and the loop's
+    decisions; every asset is in the package, so it works offline. Buttons that change
+    traffic ask for the admin token when SHIPYARD_ADMIN_TOKEN is set.
+    """
+    console.print(f"dashboard: [bold]http://{host}:{port}/ui/[/]")
+    serve(host=host, port=port, workers=1, log_predictions=True, log_level=log_level)

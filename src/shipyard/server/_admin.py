@@ -1,4 +1,4 @@
-"""The management API under ``/api/``: create endpoints and move their traffic.
+"""The management API under ``/api/``: create endpoints, move their traffic, answer the loop.
 
 When the ``admin_token`` setting (``SHIPYARD_ADMIN_TOKEN``) is set, every route here
 needs ``Authorization: Bearer <token>``; without it the answer is 401 and nothing
@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shipyard import services
-from shipyard.core.entities import Endpoint
+from shipyard.core.entities import Decision, Endpoint
+from shipyard.core.errors import InvalidInputError
 from shipyard.server._http import check_token, json_response
 from shipyard.server._runtime import ServingRuntime
 
@@ -210,3 +211,55 @@ async def history(name: str, request: Request) -> Response:
     store = _store(request)
     events = await run_in_threadpool(services.endpoint_history, name, store=store)
     return json_response({"events": [dataclasses.asdict(e) for e in events]})
+
+
+#: A decision id in a path: a positive 64-bit integer, as the store keeps them.
+DecisionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The decision's id.")]
+
+
+class Veto(_Body):
+    """Why the cycle is stopped; kept in the veto decision."""
+
+    reason: str = Field(default="", max_length=2_000)
+
+
+def _decision_body(decision: Decision) -> dict[str, Any]:
+    body = dataclasses.asdict(decision)
+    body["at"] = decision.at.isoformat()
+    body["created_at"] = decision.created_at.isoformat()
+    return body
+
+
+async def _answer_loop(request: Request, call: Callable[[], list[Decision]]) -> Response:
+    """Run an approval or veto off the loop, apply the traffic it changed, list its decisions."""
+    runtime: ServingRuntime = request.app.state.runtime
+    taken = await run_in_threadpool(call)
+    await runtime.refresh()
+    return json_response({"decisions": [_decision_body(d) for d in taken]})
+
+
+@admin_router.post(
+    "/decisions/{decision_id}/approve",
+    summary="Approve what a waiting approval decision holds back (canary or promotion)",
+)
+async def approve_decision(decision_id: DecisionId, request: Request) -> Response:
+    store = _store(request)
+    return await _answer_loop(request, lambda: services.approve(decision_id, store=store))
+
+
+@admin_router.post(
+    "/decisions/{decision_id}/veto",
+    summary="Stop the loop's cycle a decision belongs to (no canary, or roll it back)",
+)
+async def veto_decision(decision_id: DecisionId, request: Request) -> Response:
+    store = _store(request)
+    raw = await request.body()
+    # The body is optional ({"reason": ...}), so it is read here rather than declared:
+    # an optional model parameter would make FastAPI build an aliased union field.
+    try:
+        reason = Veto.model_validate_json(raw).reason if raw.strip() else ""
+    except ValidationError as exc:
+        raise InvalidInputError(
+            'a veto\'s body is {"reason": "..."} (or empty); ' + exc.errors()[0]["msg"]
+        ) from exc
+    return await _answer_loop(request, lambda: services.veto(decision_id, reason, store=store))

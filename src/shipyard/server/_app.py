@@ -18,6 +18,13 @@ from shipyard.server._http import install_error_handlers, json_response
 from shipyard.server._metrics import CONTENT_TYPE_LATEST, ServerMetrics, metrics_payload
 from shipyard.server._routes import predict_router
 from shipyard.server._runtime import ServingRuntime
+from shipyard.server._ui import ui_router
+from shipyard.server._ui_decisions import router as ui_decisions
+from shipyard.server._ui_endpoints import router as ui_endpoints
+from shipyard.server._ui_models import router as ui_models
+from shipyard.server._ui_monitoring import router as ui_monitoring
+from shipyard.server._ui_overview import router as ui_overview
+from shipyard.server._ui_runs import router as ui_runs
 from shipyard.server._v2_routes import v2_router
 from shipyard.stores import Store
 
@@ -79,6 +86,10 @@ def create_app(
     app.include_router(predict_router)
     app.include_router(v2_router)
     app.include_router(admin_router)
+    # The dashboard: pages under /ui drawn from the same services.
+    for router in (ui_router, ui_overview, ui_runs, ui_models, ui_endpoints, ui_monitoring):
+        app.include_router(router)
+    app.include_router(ui_decisions)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:

@@ -9,6 +9,7 @@ same answers and the OpenAPI description stays whole.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -55,8 +56,18 @@ def _version_headers(outcome: Outcome, content_type: str = _JSON) -> dict[str, s
     }
 
 
-def count_error(runtime: ServingRuntime, endpoint: str, protocol: str, error: Exception) -> None:
-    """Count a failed request in ``requests_total`` (and a model's failure as such)."""
+def count_error(
+    runtime: ServingRuntime,
+    endpoint: str,
+    protocol: str,
+    error: Exception,
+    started: float | None = None,
+) -> None:
+    """Count a failed request in ``requests_total`` (and a model's failure as such).
+
+    With ``started`` (``time.perf_counter()`` at arrival) the failure also goes to the
+    live figures of an endpoint this server serves.
+    """
     status = error.status_code if isinstance(error, ShipyardError) else 500
     version = str(error.version) if isinstance(error, ModelError) else ""
     if isinstance(error, ModelError):
@@ -64,6 +75,9 @@ def count_error(runtime: ServingRuntime, endpoint: str, protocol: str, error: Ex
     # Unknown names are not labels: a scan of random paths must not grow the metrics.
     known = endpoint if endpoint in runtime.routes else ""
     runtime.metrics.requests.labels(known, version, "", protocol, str(status)).inc()
+    if known and started is not None:
+        number = (error.version or None) if isinstance(error, ModelError) else None
+        runtime.live.record(known, number, "", (time.perf_counter() - started) * 1e3, status)
 
 
 async def _serve(
@@ -99,6 +113,9 @@ async def _serve(
     runtime.metrics.requests.labels(
         endpoint, str(outcome.version), outcome.role, protocol, "200"
     ).inc()
+    runtime.live.record(
+        endpoint, outcome.version, outcome.role, (time.perf_counter() - started) * 1e3, 200
+    )
     return parsed, outcome, signature
 
 
@@ -233,9 +250,9 @@ async def answer_request(
     except ShipyardError as exc:
         if exc.status_code >= 500:
             log.error("%s: %s", type(exc).__name__, exc)
-        count_error(runtime, endpoint, protocol, exc)
+        count_error(runtime, endpoint, protocol, exc, started)
         return answer_error(exc)
     except Exception as exc:
         log.exception("unexpected error on a %s request to %r", protocol, endpoint, exc_info=exc)
-        count_error(runtime, endpoint, protocol, exc)
+        count_error(runtime, endpoint, protocol, exc, started)
         return internal_error()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import NotFoundError, NotReadyError, ShipyardError
+from shipyard.server._live import LiveStats
 from shipyard.server._metrics import ServerMetrics
 from shipyard.server._slots import Job, Outcome, Slot
 from shipyard.services import load_model, traffic_snapshot
@@ -125,6 +126,8 @@ class ServingRuntime:
                 when_full=settings.log_when_full,
             )
         self.routes: dict[str, Route] = {}
+        #: The last minutes of answered requests per endpoint, for the dashboard.
+        self.live = LiveStats()
         #: Why an endpoint is not serving what the store asks (a failed load), for /readyz.
         self.errors: dict[str, str] = {}
         self._models: dict[tuple[str, int], LoadedModel] = {}
@@ -242,6 +245,7 @@ class ServingRuntime:
                 del self.errors[name]
             for name in set(self._failed) - set(snapshot):
                 del self._failed[name]
+            self.live.forget(list(snapshot))
             await self._forget_unused()
 
     async def _build(self, traffic: Traffic) -> Route:

@@ -29,7 +29,7 @@ from shipyard.services._svg import (
     line_chart,
 )
 
-__all__ = ["render_report"]
+__all__ = ["drift_severity", "render_report"]
 
 Window = Mapping[str, Any]
 
@@ -342,7 +342,7 @@ def _alerts(alerts: Sequence[Mapping[str, Any]]) -> str:
 # ---------------------------------------------------------------------------- drift
 
 
-def _severity(result: Mapping[str, Any]) -> float | None:
+def drift_severity(result: Mapping[str, Any]) -> float | None:
     """How far a drift score is towards (1) or past (> 1) its threshold, whatever the method."""
     score, threshold = _num(result.get("score")), _num(result.get("threshold"))
     if score is None or threshold is None or threshold <= 0:
@@ -356,12 +356,12 @@ def _severity(result: Mapping[str, Any]) -> float | None:
 
 def _drifted(result: Mapping[str, Any]) -> bool:
     flag = result.get("drifted")
-    severity = _severity(result)
+    severity = drift_severity(result)
     return flag if isinstance(flag, bool) else severity is not None and severity >= 1
 
 
 def _cell(result: Mapping[str, Any], row: str, label: str) -> Cell | None:
-    severity = _severity(result)
+    severity = drift_severity(result)
     if severity is None:
         return None
     drifted = _drifted(result)
@@ -384,7 +384,9 @@ def _drift(windows: Sequence[Window], labels: list[str]) -> str:
     if not names:
         return _note("No drift computed: the windows have no reference profile to compare with.")
     drift_counts = {n: sum(_drifted(_map(r.get(n))) for r in results) for n in names}
-    names.sort(key=lambda n: (-drift_counts[n], -(_severity(_map(results[-1].get(n))) or 0), n))
+    names.sort(
+        key=lambda n: (-drift_counts[n], -(drift_severity(_map(results[-1].get(n))) or 0), n)
+    )
     cells = [
         [_cell(_map(r.get(n)), n, lb) for r, lb in zip(results, labels, strict=True)] for n in names
     ]
@@ -460,7 +462,7 @@ def _features(windows: Sequence[Window]) -> str:
         return _note(_NO_WINDOWS if not windows else "No drift results in the latest window.")
     order = sorted(
         columns,
-        key=lambda n: (not _drifted(_map(columns[n])), -(_severity(_map(columns[n])) or 0), n),
+        key=lambda n: (not _drifted(_map(columns[n])), -(drift_severity(_map(columns[n])) or 0), n),
     )
     cards = "".join(_result_card(name, _map(columns[name])) for name in order)
     return (
