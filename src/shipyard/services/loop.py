@@ -41,6 +41,28 @@ __all__ = [
 ]
 
 
+def _controller(
+    store: Store,
+    endpoint: str,
+    policy: LoopPolicy | None,
+    training: TrainingSpec | None,
+    now: datetime | str | None,
+    *,
+    owner: str | None = None,
+    actor: str | None,
+) -> Controller:
+    """The controller for one step on ``endpoint``: its policy, clock, owner and actor."""
+    return Controller(
+        store,
+        endpoint,
+        policy_for(store, endpoint, policy),
+        training,
+        now_of(now),
+        owner=owner or new_owner(),
+        actor=actor or current_user(),
+    )
+
+
 @dataclass(frozen=True)
 class LoopStatus:
     """One endpoint's loop: its phase, its policy and what it decided last."""
@@ -84,15 +106,7 @@ def loop_tick(
     """
     check_name("endpoint", endpoint)
     store = store if store is not None else get_default_store()
-    controller = Controller(
-        store,
-        endpoint,
-        policy_for(store, endpoint, policy),
-        training,
-        now_of(now),
-        owner=owner or new_owner(),
-        actor="loop",
-    )
+    controller = _controller(store, endpoint, policy, training, now, owner=owner, actor="loop")
     return controller.run(None)
 
 
@@ -115,15 +129,7 @@ def trigger_retrain(
     """
     check_name("endpoint", endpoint)
     store = store if store is not None else get_default_store()
-    controller = Controller(
-        store,
-        endpoint,
-        policy_for(store, endpoint, policy),
-        training,
-        now_of(now),
-        owner=new_owner(),
-        actor=actor or current_user(),
-    )
+    controller = _controller(store, endpoint, policy, training, now, actor=actor)
     state = store.loop.get_state(endpoint)
     if state.phase != "idle":
         raise ConflictError(
@@ -170,15 +176,7 @@ def approve(
             f"cycle {state.cycle} of {decision.endpoint!r} waits for no approval (it is "
             f"{state.phase}); `shipyard loop status` shows what it does"
         )
-    controller = Controller(
-        store,
-        decision.endpoint,
-        policy_for(store, decision.endpoint, policy),
-        None,
-        now_of(now),
-        owner=new_owner(),
-        actor=actor or current_user(),
-    )
+    controller = _controller(store, decision.endpoint, policy, None, now, actor=actor)
     version = decision.version if state.challenger is None else state.challenger
     if version is None:
         raise ConflictError(f"cycle {state.cycle} names no challenger to approve; veto it")
@@ -221,15 +219,7 @@ def veto(
             f"cycle {state.cycle} of {decision.endpoint!r} is still retraining; veto it once "
             "its gate has decided"
         )
-    controller = Controller(
-        store,
-        decision.endpoint,
-        policy_for(store, decision.endpoint, policy),
-        None,
-        now_of(now),
-        owner=new_owner(),
-        actor=actor or current_user(),
-    )
+    controller = _controller(store, decision.endpoint, policy, None, now, actor=actor)
     version = state.challenger
     state = controller.move(state)  # claimed: a racing approval or tick now backs off
     controller.decide(
